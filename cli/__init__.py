@@ -1,0 +1,1 @@
+"""The `toolbox` command line (installed as toolbox.cli; the library never imports it)."""

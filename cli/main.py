@@ -1,0 +1,116 @@
+"""`toolbox`: one CLI, commands grouped by paper. Heavy imports happen inside commands so --help is instant."""
+from __future__ import annotations
+
+import platform
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from toolbox import __version__
+from toolbox.cli.common import DebugOpt, DeviceOpt, JsonOpt, OutOpt, SeedOpt, Session, guarded, run_dir
+
+app = typer.Typer(name="toolbox", no_args_is_help=True, rich_markup_mode="rich", add_completion=False,
+                  pretty_exceptions_enable=False,
+                  help="Eight papers about entropy change, as pipelines. [dim]--json on any command prints one "
+                       "JSON document on stdout.[/dim]")
+
+GENERAL = "General"
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """Eight papers about entropy change, as pipelines."""
+
+
+@app.command(rich_help_panel=GENERAL)
+def doctor(json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+    """What this installation can do: versions, native extension, CUDA compiled and usable, threads, engines."""
+    session = Session(json_out, debug)
+    with guarded(session):
+        report = doctor_report()
+        session.table("toolbox doctor", ["item", "value"], [[k, v] for k, v in _flatten(report)])
+        session.emit(report)
+
+
+def doctor_report() -> dict:
+    import importlib.util
+
+    import numpy
+    import torch
+
+    from toolbox.core import native
+
+    info = native.build_info()
+    usable, detail = native.cuda_status()
+    return {
+        "toolbox": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "numpy": numpy.__version__,
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "native_extension": native.available(),
+        "cuda_compiled": bool(info.get("cuda")),
+        "cuda_version": info.get("cuda_version"),
+        "cuda_archs": info.get("cuda_archs"),
+        "cuda_usable": usable,
+        "cuda_device" if usable else "cuda_unusable_reason": detail,
+        "threads": info.get("threads"),
+        "torch_threads": torch.get_num_threads(),
+        "engines": {name: importlib.util.find_spec(name) is not None for name in ("ray",)},
+    }
+
+
+def _flatten(d: dict, prefix: str = ""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _flatten(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
+@app.command(rich_help_panel=GENERAL)
+def demo(out: OutOpt = None, seed: SeedOpt = 0, device: DeviceOpt = "auto",
+         only: Annotated[Optional[list[str]], typer.Option("--only", help="Run only these pipelines.")] = None,
+         json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+    """The smallest real run of every pipeline on built-in data, with a summary table, plots and results."""
+    session = Session(json_out, debug)
+    with guarded(session):
+        from toolbox.core.device import resolve_device
+        from toolbox.core.errors import UserInputError
+        from toolbox.core.io import write_json
+        from toolbox.demo import DEMOS, run_demos
+
+        unknown = sorted(set(only or []) - set(DEMOS))
+        if unknown:
+            raise UserInputError(f"unknown pipeline(s) {', '.join(unknown)}; known: {', '.join(DEMOS)}")
+        folder = run_dir(out, "toolbox-demo")
+        dev = resolve_device(device)
+        session.info(f"demo run folder: {folder}  (device {dev})")
+        with session.progress("demo", total=len(only or DEMOS)) as update:
+            results = run_demos(folder, seed=seed, device=dev, only=only, progress=update,
+                                log=session.info)
+        rows = [[r["pipeline"], r["status"], f"{r['seconds']:.1f}", r.get("headline", "")] for r in results]
+        session.table("toolbox demo", ["pipeline", "status", "seconds", "headline"], rows)
+        document = {"out": str(folder), "device": dev, "seed": seed, "pipelines": results}
+        write_json(folder / "summary.json", document)
+        session.emit(document)
+        if any(r["status"] != "ok" for r in results):
+            raise typer.Exit(1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

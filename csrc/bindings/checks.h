@@ -1,0 +1,48 @@
+// Validation at the pybind11 boundary: wrong dtype, rank, shape or a non-contiguous array is a ValueError.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+
+namespace toolbox::bind {
+
+namespace py = pybind11;
+
+// A C-contiguous array of dtype T and rank `ndim`; shape entries of -1 are free, others must match.
+template <class T>
+py::array require_array(const py::handle& obj, const char* name, int ndim, std::initializer_list<int64_t> shape = {}) {
+  if (!py::isinstance<py::array>(obj)) throw py::value_error(std::string(name) + ": expected a numpy array");
+  auto arr = py::reinterpret_borrow<py::array>(obj);
+  if (!arr.dtype().is(py::dtype::of<T>()))
+    throw py::value_error(std::string(name) + ": expected dtype " + std::string(py::str(py::dtype::of<T>())) +
+                          ", got " + std::string(py::str(arr.dtype())));
+  if (arr.ndim() != ndim)
+    throw py::value_error(std::string(name) + ": expected " + std::to_string(ndim) + " dimensions, got " +
+                          std::to_string(arr.ndim()));
+  if (!(arr.flags() & py::array::c_style)) throw py::value_error(std::string(name) + ": array must be C-contiguous");
+  int axis = 0;
+  for (int64_t want : shape) {
+    if (want >= 0 && arr.shape(axis) != want)
+      throw py::value_error(std::string(name) + ": axis " + std::to_string(axis) + " has size " +
+                            std::to_string(arr.shape(axis)) + ", expected " + std::to_string(want));
+    ++axis;
+  }
+  return arr;
+}
+
+template <class T>
+const T* cptr(const py::array& a) { return static_cast<const T*>(a.data()); }
+
+template <class T>
+T* mptr(py::array& a) { return static_cast<T*>(a.mutable_data()); }
+
+inline void require(bool ok, const std::string& message) {
+  if (!ok) throw py::value_error(message);
+}
+
+[[noreturn]] inline void no_cuda() { throw std::runtime_error("toolbox._core was built without CUDA"); }
+
+}  // namespace toolbox::bind

@@ -1,0 +1,13 @@
+// The one extension module, toolbox._core; each area adds its functions (OpenSpiel's one-file-per-area layout).
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+void init_core(py::module_& m);
+void init_entropy(py::module_& m);
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "toolbox native kernels (C++ threads, optional CUDA)";
+  init_core(m);
+  init_entropy(m);
+}

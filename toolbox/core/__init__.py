@@ -1,0 +1,1 @@
+"""Shared machinery: native-kernel dispatch, references, RNG, executor, configuration and run-folder I/O."""
