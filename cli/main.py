@@ -108,6 +108,20 @@ def demo(out: OutOpt = None, seed: SeedOpt = 0, device: DeviceOpt = "auto",
             raise typer.Exit(1)
 
 
+# Pipeline command modules (cli/<name>.py, each with register(app)), in the order of the help screen.
+PIPELINES: tuple[str, ...] = ()
+
+
+def _register_pipelines() -> None:
+    import importlib
+
+    for name in PIPELINES:
+        importlib.import_module(f"toolbox.cli.{name}").register(app)
+
+
+_register_pipelines()
+
+
 def main() -> None:
     app()
 

@@ -62,7 +62,7 @@ def _map_ray(fn, items, workers, progress, address):
             ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
         else:
             ray.init(num_cpus=workers, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
-                     object_store_memory=256 * 1024 * 1024)
+                     object_store_memory=256 * 1024 * 1024, _node_ip_address="127.0.0.1")  # loopback only
     remote = ray.remote(fn)
     refs = [remote.remote(item) for item in items]
     out = []

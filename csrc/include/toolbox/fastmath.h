@@ -1,27 +1,49 @@
-// Branch-free float exp for x <= 0 that compilers vectorise (Cody-Waite reduction + degree-6 polynomial,
-// relative error below 2e-7 on [-87, 0]); used in the CPU hot loops where std::exp would stay scalar.
+// Branch-free float exp for x <= 0 (Cody-Waite reduction + degree-6 polynomial, relative error below 2e-7 on
+// [-87, 0]), in scalar form and on 8-float GCC vectors, so the CPU hot loops vectorise where std::exp stays scalar.
 #pragma once
 #include <cstdint>
 #include <cstring>
 
 namespace toolbox {
 
-inline float exp_nonpos(float x) {
-  x = x < -87.0f ? -87.0f : x;
-  const float t = x * 1.44269504088896341f;
-  const float n = static_cast<float>(static_cast<int32_t>(t - 0.5f));  // floor for t <= 0 (ties harmless)
-  const float r = (x - n * 0.693145751953125f) - n * 1.42860682030941723212e-6f;
-  float p = 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
+typedef float vec8f __attribute__((vector_size(32)));
+typedef int32_t vec8i __attribute__((vector_size(32)));
+
+template <class F, class I>
+inline F exp_nonpos_impl(F x, F lo, F log2e, F ln2_hi, F ln2_lo, F half, F one) {
+  x = x < lo ? lo : x;
+  const F t = x * log2e - half;
+  I n_int;
+  F n;
+  if constexpr (sizeof(F) == sizeof(float)) {
+    n_int = static_cast<I>(t);  // truncation of t - 1/2: n is t rounded (ties harmless)
+    n = static_cast<F>(n_int);
+  } else {
+    n_int = __builtin_convertvector(t, I);
+    n = __builtin_convertvector(n_int, F);
+  }
+  const F r = (x - n * ln2_hi) - n * ln2_lo;
+  F p = r * (1.0f / 720.0f) + 1.0f / 120.0f;
   p = p * r + 1.0f / 24.0f;
   p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
+  p = p * r + half;
+  p = p * r + one;
+  p = p * r + one;
+  const I bits = (n_int + 127) << 23;
+  F scale;
   std::memcpy(&scale, &bits, sizeof scale);
   return p * scale;
+}
+
+inline float exp_nonpos(float x) {
+  return exp_nonpos_impl<float, int32_t>(x, -87.0f, 1.44269504088896341f, 0.693145751953125f,
+                                         1.42860682030941723212e-6f, 0.5f, 1.0f);
+}
+
+inline vec8f exp_nonpos(vec8f x) {
+  const vec8f zero = {};  // scalars broadcast against it
+  return exp_nonpos_impl<vec8f, vec8i>(x, zero - 87.0f, zero + 1.44269504088896341f, zero + 0.693145751953125f,
+                                       zero + 1.42860682030941723212e-6f, zero + 0.5f, zero + 1.0f);
 }
 
 }  // namespace toolbox

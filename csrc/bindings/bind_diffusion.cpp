@@ -1,0 +1,98 @@
+#include <cmath>
+#include <vector>
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include "checks.h"
+#include "toolbox/diffusion.h"
+
+namespace py = pybind11;
+using namespace toolbox::bind;
+
+namespace {
+
+toolbox::LangevinParams checked_params(int direction, int scheme, double t_start, double h, int64_t steps,
+                                       uint64_t seed, uint32_t stream, int64_t first_particle,
+                                       int64_t snapshot_stride, int64_t total_particles) {
+  require(direction >= 0 && direction <= 2, "direction must be 0 (forward), 1 (reverse) or 2 (flow)");
+  require(scheme >= 0 && scheme <= 2, "scheme must be 0 (euler), 1 (exact OU) or 2 (heun)");
+  require(scheme != toolbox::kExactOU || direction == toolbox::kForward, "the exact OU scheme is forward only");
+  require(std::isfinite(t_start) && std::isfinite(h) && h > 0.0, "t_start must be finite and h > 0");
+  require(steps >= 0 && first_particle >= 0 && snapshot_stride >= 0, "steps, first_particle, stride must be >= 0");
+  return toolbox::LangevinParams{direction, scheme, t_start, h, steps, seed, stream, first_particle,
+                                 snapshot_stride, total_particles};
+}
+
+}  // namespace
+
+void init_diffusion(py::module_& m) {
+  m.def("langevin",
+        [](py::handle means_obj, py::handle log_weights_obj, py::handle variances_obj, py::handle x_obj,
+           int direction, int scheme, double t_start, double h, int64_t steps, uint64_t seed, uint32_t stream,
+           int64_t first_particle, int64_t snapshot_stride, py::object snapshots_obj) {
+          py::array means = require_array<double>(means_obj, "means", 2);
+          const int64_t components = means.shape(0), dim = means.shape(1);
+          require(components > 0 && dim > 0, "means: need at least one component and one dimension");
+          py::array log_weights = require_array<double>(log_weights_obj, "log_weights", 1, {components});
+          py::array variances = require_array<double>(variances_obj, "variances", 1, {components});
+          for (int64_t k = 0; k < components; ++k)
+            require(cptr<double>(variances)[k] >= 0.0, "variances must be >= 0");
+          py::array x = require_array<double>(x_obj, "x", 2, {-1, dim});
+          const int64_t n = x.shape(0);
+          double* snapshots = nullptr;
+          int64_t total = first_particle + n;
+          if (snapshot_stride > 0) {
+            py::array snap = require_array<double>(snapshots_obj, "snapshots", 3, {steps / snapshot_stride + 1, -1, dim});
+            total = snap.shape(1);
+            require(first_particle + n <= total, "snapshots: particle axis shorter than first_particle + n");
+            snapshots = mptr<double>(snap);
+          }
+          const auto p = checked_params(direction, scheme, t_start, h, steps, seed, stream, first_particle,
+                                        snapshot_stride, total);
+          const toolbox::GmmParams g{cptr<double>(means), cptr<double>(log_weights), cptr<double>(variances),
+                                     components, dim};
+          py::array_t<double> heat(n), heat_discrete(n), logp_start(n), logp_end(n);
+          std::vector<double> work(dim > toolbox::kLangevinRegisterDim ? n * 4 * dim : 0);
+          double* xs = mptr<double>(x);
+          double *hp = heat.mutable_data(), *hd = heat_discrete.mutable_data();
+          double *l0 = logp_start.mutable_data(), *l1 = logp_end.mutable_data();
+          {
+            py::gil_scoped_release release;
+            toolbox::langevin_cpu(g, p, n, xs, work.data(), hp, hd, l0, l1, snapshots);
+          }
+          return py::make_tuple(heat, heat_discrete, logp_start, logp_end);
+        },
+        py::arg("means"), py::arg("log_weights"), py::arg("variances"), py::arg("x"), py::arg("direction"),
+        py::arg("scheme"), py::arg("t_start"), py::arg("h"), py::arg("steps"), py::arg("seed"), py::arg("stream"),
+        py::arg("first_particle") = 0, py::arg("snapshot_stride") = 0, py::arg("snapshots") = py::none(),
+        "Fused Langevin run of float64 states x [n, d] in place under an isotropic-GMM score; returns (heat, "
+        "heat_discrete, logp_start, logp_end) per particle. Snapshots [steps/stride + 1, N, d] are filled in place.");
+  m.def("langevin_cuda",
+        [](uintptr_t means, uintptr_t log_weights, uintptr_t variances, int64_t components, int64_t dim, uintptr_t x,
+           int64_t n, int direction, int scheme, double t_start, double h, int64_t steps, uint64_t seed,
+           uint32_t stream, int64_t first_particle, int64_t snapshot_stride, int64_t total_particles, uintptr_t work,
+           uintptr_t heat, uintptr_t heat_discrete, uintptr_t logp_start, uintptr_t logp_end, uintptr_t snapshots,
+           uintptr_t cuda_stream) {
+          require(components > 0 && dim > 0 && n >= 0, "need components > 0, dim > 0, n >= 0");
+          require(dim <= toolbox::kLangevinRegisterDim || work != 0, "work buffer [n, 4d] needed for d > 4");
+          require(snapshot_stride == 0 || (snapshots != 0 && first_particle + n <= total_particles),
+                  "snapshots buffer missing or too short");
+          const auto p = checked_params(direction, scheme, t_start, h, steps, seed, stream, first_particle,
+                                        snapshot_stride, total_particles);
+#if defined(TOOLBOX_WITH_CUDA)
+          toolbox::langevin_cuda(means, log_weights, variances, components, dim, p, n, x, work, heat, heat_discrete,
+                                 logp_start, logp_end, snapshots, cuda_stream);
+#else
+          (void)means; (void)log_weights; (void)variances; (void)x; (void)work; (void)heat; (void)heat_discrete;
+          (void)logp_start; (void)logp_end; (void)snapshots; (void)cuda_stream; (void)p;
+          no_cuda();
+#endif
+        },
+        py::arg("means_ptr"), py::arg("log_weights_ptr"), py::arg("variances_ptr"), py::arg("components"),
+        py::arg("dim"), py::arg("x_ptr"), py::arg("n"), py::arg("direction"), py::arg("scheme"), py::arg("t_start"),
+        py::arg("h"), py::arg("steps"), py::arg("seed"), py::arg("stream"), py::arg("first_particle"),
+        py::arg("snapshot_stride"), py::arg("total_particles"), py::arg("work_ptr"), py::arg("heat_ptr"),
+        py::arg("heat_discrete_ptr"), py::arg("logp_start_ptr"), py::arg("logp_end_ptr"), py::arg("snapshots_ptr"),
+        py::arg("cuda_stream"), "CUDA twin of langevin on float64 device buffers (one thread per particle).");
+}

@@ -1,0 +1,177 @@
+// Python bindings of the ISES information-set engine; every array is validated (dtype, rank, shape, contiguity,
+// index ranges) before the GIL is released.
+#include <memory>
+#include <string>
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include "checks.h"
+#include "toolbox/ises.h"
+
+namespace py = pybind11;
+using namespace toolbox::bind;
+
+namespace {
+
+py::array indices(const py::handle& obj, const char* name, int64_t limit) {
+  py::array arr = require_array<int32_t>(obj, name, 1);
+  const int32_t* p = cptr<int32_t>(arr);
+  for (int64_t i = 0; i < arr.shape(0); ++i)
+    require(p[i] >= 0 && p[i] < limit, std::string(name) + ": index out of range [0, " + std::to_string(limit) + ")");
+  return arr;
+}
+
+py::array feedback_table(const py::handle& obj, int n_outcomes) {
+  require(n_outcomes >= 1 && n_outcomes <= 256, "n_outcomes must be in [1, 256]");
+  return require_array<uint8_t>(obj, "table", 2);
+}
+
+py::array codes(const py::handle& obj, const char* name, int alphabet) {
+  py::array arr = require_array<uint8_t>(obj, name, 2);
+  const uint8_t* p = cptr<uint8_t>(arr);
+  for (int64_t i = 0; i < arr.size(); ++i)
+    require(p[i] < alphabet, std::string(name) + ": symbol out of range [0, " + std::to_string(alphabet) + ")");
+  return arr;
+}
+
+// The solver keeps its table and secret-action map alive.
+struct Solver {
+  py::array table, secret_action;
+  std::unique_ptr<toolbox::IsesOptimalSolver> impl;
+};
+
+}  // namespace
+
+void init_ises(py::module_& m) {
+  m.def("ises_mastermind_table",
+        [](py::handle guesses_obj, py::handle secrets_obj, int colors) {
+          require(colors >= 1 && colors <= 64, "colors must be in [1, 64]");
+          py::array guesses = codes(guesses_obj, "guesses", colors);
+          py::array secrets = codes(secrets_obj, "secrets", colors);
+          const int64_t pegs = guesses.shape(1);
+          require(pegs >= 1 && secrets.shape(1) == pegs, "guesses and secrets need the same number of pegs >= 1");
+          require((pegs + 1) * (pegs + 1) <= 256, "too many pegs for uint8 feedback codes");
+          py::array_t<uint8_t> out({guesses.shape(0), secrets.shape(0)});
+          const uint8_t *g = cptr<uint8_t>(guesses), *s = cptr<uint8_t>(secrets);
+          uint8_t* o = out.mutable_data();
+          const int64_t ng = guesses.shape(0), ns = secrets.shape(0);
+          {
+            py::gil_scoped_release release;
+            toolbox::ises_mastermind_table_cpu(g, ng, s, ns, static_cast<int>(pegs), colors, o);
+          }
+          return out;
+        },
+        py::arg("guesses"), py::arg("secrets"), py::arg("colors"),
+        "Mastermind feedback table uint8 [G, S]: black * (pegs + 1) + white.");
+  m.def("ises_wordle_table",
+        [](py::handle guesses_obj, py::handle secrets_obj) {
+          py::array guesses = codes(guesses_obj, "guesses", 26);
+          py::array secrets = codes(secrets_obj, "secrets", 26);
+          const int64_t length = guesses.shape(1);
+          require(length >= 1 && length <= 5 && secrets.shape(1) == length,
+                  "guesses and secrets need the same word length in [1, 5]");
+          py::array_t<uint8_t> out({guesses.shape(0), secrets.shape(0)});
+          const uint8_t *g = cptr<uint8_t>(guesses), *s = cptr<uint8_t>(secrets);
+          uint8_t* o = out.mutable_data();
+          const int64_t ng = guesses.shape(0), ns = secrets.shape(0);
+          {
+            py::gil_scoped_release release;
+            toolbox::ises_wordle_table_cpu(g, ng, s, ns, static_cast<int>(length), o);
+          }
+          return out;
+        },
+        py::arg("guesses"), py::arg("secrets"), "Wordle feedback table uint8 [G, S], base-3 codes (2 = green).");
+  m.def("ises_partition_scores",
+        [](py::handle table_obj, py::handle cand_obj, py::handle actions_obj, int n_outcomes, py::object weights_obj) {
+          py::array table = feedback_table(table_obj, n_outcomes);
+          const int64_t n_actions_total = table.shape(0), n_secrets = table.shape(1);
+          py::array cand = indices(cand_obj, "cand", n_secrets);
+          py::array actions = indices(actions_obj, "actions", n_actions_total);
+          const double* w = nullptr;
+          if (!weights_obj.is_none()) w = cptr<double>(require_array<double>(weights_obj, "weights", 1, {n_secrets}));
+          const uint8_t* t = cptr<uint8_t>(table);  // codes >= n_outcomes are not counted (never out of bounds)
+          const int64_t k = actions.shape(0), n = cand.shape(0);
+          py::array_t<double> gain(k);
+          py::array_t<int64_t> biggest(k);
+          py::array_t<int32_t> classes(k);
+          const int32_t *c = cptr<int32_t>(cand), *a = cptr<int32_t>(actions);
+          double* g = gain.mutable_data();
+          int64_t* b = biggest.mutable_data();
+          int32_t* nc = classes.mutable_data();
+          {
+            py::gil_scoped_release release;
+            toolbox::ises_partition_scores_cpu(t, n_secrets, c, n, w, a, k, n_outcomes, g, b, nc);
+          }
+          return py::make_tuple(gain, biggest, classes);
+        },
+        py::arg("table"), py::arg("cand"), py::arg("actions"), py::arg("n_outcomes"), py::arg("weights") = py::none(),
+        "(E[dH] bits, largest class, number of classes) of each action over the information set `cand`.");
+  m.def("ises_filter",
+        [](py::handle table_obj, py::handle cand_obj, int32_t action, int outcome) {
+          py::array table = require_array<uint8_t>(table_obj, "table", 2);
+          py::array cand = indices(cand_obj, "cand", table.shape(1));
+          require(action >= 0 && action < table.shape(0), "action out of range");
+          const int64_t n = cand.shape(0);
+          py::array_t<int32_t> out(n);
+          const int64_t kept = toolbox::ises_filter_cpu(cptr<uint8_t>(table), table.shape(1), cptr<int32_t>(cand), n,
+                                                        action, outcome, out.mutable_data());
+          out.resize({kept});
+          return out;
+        },
+        py::arg("table"), py::arg("cand"), py::arg("action"), py::arg("outcome"),
+        "The secrets of `cand` whose feedback to `action` is `outcome`.");
+  m.def("ises_sample_states",
+        [](py::handle cand_obj, int64_t m_samples, uint64_t seed, uint32_t stream, uint64_t counter) {
+          py::array cand = require_array<int32_t>(cand_obj, "cand", 1);
+          require(cand.shape(0) > 0, "cand: the information set is empty");
+          require(m_samples >= 0, "m must be >= 0");
+          py::array_t<int32_t> out(m_samples);
+          toolbox::ises_sample_states_cpu(cptr<int32_t>(cand), cand.shape(0), m_samples, seed, stream, counter,
+                                          out.mutable_data());
+          return out;
+        },
+        py::arg("cand"), py::arg("m"), py::arg("seed"), py::arg("stream"), py::arg("counter"),
+        "m secrets drawn uniformly with replacement from `cand` with Philox (seed, stream, counter).");
+  py::class_<Solver>(m, "IsesOptimalSolver")
+      .def(py::init([](py::handle table_obj, int n_outcomes, int win, py::handle secret_action_obj, int beam) {
+             py::array table = feedback_table(table_obj, n_outcomes);
+             require(win >= 0 && win < n_outcomes, "win must be an outcome code");
+             py::array sa = indices(secret_action_obj, "secret_action", table.shape(0));
+             require(sa.shape(0) == table.shape(1), "secret_action needs one action per secret");
+             const uint8_t* t = cptr<uint8_t>(table);
+             for (int64_t i = 0; i < table.size(); ++i)
+               if (t[i] >= n_outcomes) throw py::value_error("table: outcome code >= n_outcomes");
+             auto s = std::make_unique<Solver>();
+             s->table = table;
+             s->secret_action = sa;
+             s->impl = std::make_unique<toolbox::IsesOptimalSolver>(t, table.shape(0), table.shape(1), n_outcomes,
+                                                                    win, cptr<int32_t>(sa), beam);
+             return s;
+           }),
+           py::arg("table"), py::arg("n_outcomes"), py::arg("win"), py::arg("secret_action"), py::arg("beam") = 0)
+      .def("solve",
+           [](Solver& s, py::handle cand_obj, int32_t first_action) {
+             py::array cand = indices(cand_obj, "cand", s.table.shape(1));
+             require(cand.shape(0) > 0, "cand: the information set is empty");
+             require(first_action < s.table.shape(0), "first_action out of range");
+             const int32_t* c = cptr<int32_t>(cand);
+             const int64_t n = cand.shape(0);
+             py::gil_scoped_release release;
+             return s.impl->solve(c, n, first_action);
+           },
+           py::arg("cand"), py::arg("first_action") = -1,
+           "Minimal total number of guesses over the secrets of `cand` (first guess fixed when >= 0).")
+      .def("best_action",
+           [](Solver& s, py::handle cand_obj) {
+             py::array cand = indices(cand_obj, "cand", s.table.shape(1));
+             require(cand.shape(0) > 0, "cand: the information set is empty");
+             const int32_t* c = cptr<int32_t>(cand);
+             const int64_t n = cand.shape(0);
+             py::gil_scoped_release release;
+             return s.impl->best_action(c, n);
+           },
+           py::arg("cand"))
+      .def_property_readonly("nodes", [](const Solver& s) { return s.impl->nodes(); })
+      .def_property_readonly("memo_size", [](const Solver& s) { return s.impl->memo_size(); });
+}

@@ -1,0 +1,185 @@
+// Fused Langevin sampling for diffusion models (Yu & Huang, PRE 111, 014111): forward OU dX = -X dt + sqrt(2) dW,
+// reverse SDE dY = [Y + 2 score] ds + sqrt(2) dW and probability-flow ODE dY = [Y + score] ds, with the score of an
+// isotropic Gaussian mixture (Gaussian data, the paper's symmetric mixture, K components, or the empirical measure
+// of a training set when every variance is 0). One particle per thread: state in registers (small d) or in a
+// per-particle workspace, Philox noise keyed by (seed, stream, particle, step), and in the same pass the
+// Stratonovich heat (medium entropy, trapezoid rule), its exact discrete-kernel counterpart and the endpoint
+// log-densities. The per-particle routine below is shared verbatim by the C++ and CUDA kernels.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "toolbox/philox.h"
+
+namespace toolbox {
+
+enum DiffusionDirection : int { kForward = 0, kReverse = 1, kFlow = 2 };
+enum DiffusionScheme : int { kEuler = 0, kExactOU = 1, kHeun = 2 };
+
+// Data p_0 = sum_k w_k N(mean_k, var_k I_d); its OU marginal at time t is sum_k w_k N(e^-t mean_k, v_k(t) I_d),
+// v_k(t) = 1 - e^-2t + var_k e^-2t.
+struct GmmParams {
+  const double* means;        // [K, d]
+  const double* log_weights;  // [K]
+  const double* variances;    // [K], >= 0
+  int64_t components;
+  int64_t dim;
+};
+
+struct LangevinParams {
+  int direction;            // DiffusionDirection
+  int scheme;               // DiffusionScheme
+  double t_start;           // physical time of the first state (forward: t_lo; reverse/flow: t_hi)
+  double h;                 // step size > 0; physical time moves by +h (forward) or -h (reverse, flow)
+  int64_t steps;
+  uint64_t seed;
+  uint32_t stream;
+  int64_t first_particle;   // global index of particle 0 of this call (chunking keeps the noise)
+  int64_t snapshot_stride;  // 0: no snapshots; else x after steps 0, s, 2s, ... (steps / s + 1 of them)
+  int64_t total_particles;  // particle-axis length of the snapshot array
+};
+
+// Standard normal j of (particle, step): normal (j mod 4) of Philox counter (particle, step * 2^32 + j / 4).
+TOOLBOX_HD double langevin_normal(const LangevinParams& p, int64_t particle, int64_t step, int64_t j, double z[4]) {
+  if ((j & 3) == 0)
+    philox_normal4(p.seed, p.stream, static_cast<uint64_t>(particle),
+                   (static_cast<uint64_t>(step) << 32) | static_cast<uint64_t>(j >> 2), z);
+  return z[j & 3];
+}
+
+// log p_t(x); writes score(x, t) = grad log p_t(x) into out[d]. One pass over the components (online softmax).
+TOOLBOX_HD double gmm_logp_score(const GmmParams& g, const double* x, double t, double* out) {
+  const int64_t d = g.dim;
+  const double e = exp(-t), e2 = e * e;
+  double m = -INFINITY, s = 0.0;
+  for (int64_t j = 0; j < d; ++j) out[j] = 0.0;
+  for (int64_t k = 0; k < g.components; ++k) {
+    const double* mean = g.means + k * d;
+    const double v = 1.0 - e2 + g.variances[k] * e2;
+    double dist2 = 0.0;
+    for (int64_t j = 0; j < d; ++j) {
+      const double r = x[j] - e * mean[j];
+      dist2 += r * r;
+    }
+    const double logit = g.log_weights[k] - 0.5 * dist2 / v - 0.5 * static_cast<double>(d) * log(v);
+    if (logit > m) {
+      const double scale = (m == -INFINITY) ? 0.0 : exp(m - logit);
+      s *= scale;
+      for (int64_t j = 0; j < d; ++j) out[j] *= scale;
+      m = logit;
+    }
+    const double r = exp(logit - m);
+    s += r;
+    for (int64_t j = 0; j < d; ++j) out[j] += r * (e * mean[j] - x[j]) / v;
+  }
+  for (int64_t j = 0; j < d; ++j) out[j] /= s;
+  return m + log(s) - 0.5 * static_cast<double>(d) * 1.8378770664093453;  // ln(2 pi)
+}
+
+// Drift at (x, t) into f[d]: forward -x; reverse x + 2 score; flow x + score. Returns log p_t(x) when the score
+// was evaluated (reverse, flow), NAN for the forward drift (which needs no score).
+TOOLBOX_HD double langevin_drift(const GmmParams& g, int direction, const double* x, double t, double* f) {
+  const int64_t d = g.dim;
+  if (direction == kForward) {
+    for (int64_t j = 0; j < d; ++j) f[j] = -x[j];
+    return NAN;
+  }
+  const double logp = gmm_logp_score(g, x, t, f);
+  const double c = direction == kReverse ? 2.0 : 1.0;
+  for (int64_t j = 0; j < d; ++j) f[j] = x[j] + c * f[j];
+  return logp;
+}
+
+// Per-particle buffers: x (state), f (drift at x), dx (last increment), xt (Heun predictor). DIM > 0 keeps them
+// in registers; DIM == 0 uses 4d doubles of the caller's workspace.
+template <int DIM>
+struct ParticleBuffers {
+  double x[DIM], f[DIM], dx[DIM], xt[DIM];
+  TOOLBOX_HD ParticleBuffers(double*, int64_t) {}
+};
+template <>
+struct ParticleBuffers<0> {  // the workspace carved as x | f | dx | xt
+  double *x, *f, *dx, *xt;
+  TOOLBOX_HD ParticleBuffers(double* work, int64_t d) : x(work), f(work + d), dx(work + 2 * d), xt(work + 3 * d) {}
+};
+
+// Advance particle i (local index within this call) through all steps. x_io[d] holds the start state on entry
+// and the end state on return. heat: trapezoid Stratonovich sum of f . dx; heat_discrete: the log-ratio of the
+// actual Gaussian transition kernels (EM: heat + h/4 (|f_end|^2 - |f_start|^2); exact OU: equal to heat; Heun: NaN).
+template <int DIM>
+TOOLBOX_HD void langevin_particle(const GmmParams& g, const LangevinParams& p, int64_t i, double* x_io,
+                                  double* work, double* heat_out, double* heat_discrete_out,
+                                  double* logp_start_out, double* logp_end_out, double* snapshots) {
+  const int64_t d = DIM > 0 ? DIM : g.dim;
+  ParticleBuffers<DIM> b(work, d);
+  const int64_t particle = p.first_particle + i;
+  const double sign = p.direction == kForward ? 1.0 : -1.0;
+  const double noise = p.direction == kFlow ? 0.0 : sqrt(2.0 * p.h);
+  const double decay = exp(-p.h), ou_noise = sqrt(1.0 - exp(-2.0 * p.h));
+  double z[4];
+  for (int64_t j = 0; j < d; ++j) b.x[j] = x_io[j];
+  double t = p.t_start;
+  double logp = langevin_drift(g, p.direction, b.x, t, b.f);
+  *logp_start_out = p.direction == kForward ? gmm_logp_score(g, b.x, t, b.dx) : logp;
+  double f2_start = 0.0;
+  for (int64_t j = 0; j < d; ++j) f2_start += b.f[j] * b.f[j];
+  double heat = 0.0;
+  if (p.snapshot_stride > 0)
+    for (int64_t j = 0; j < d; ++j) snapshots[particle * d + j] = b.x[j];
+  for (int64_t step = 0; step < p.steps; ++step) {
+    const double t_next = p.t_start + sign * p.h * static_cast<double>(step + 1);
+    if (p.scheme == kExactOU) {  // X' = e^-h X + sqrt(1 - e^-2h) xi (forward only)
+      for (int64_t j = 0; j < d; ++j)
+        b.dx[j] = (decay - 1.0) * b.x[j] + ou_noise * langevin_normal(p, particle, step, j, z);
+    } else if (p.scheme == kHeun) {  // predictor with the step's noise, trapezoid drift corrector, same noise
+      for (int64_t j = 0; j < d; ++j)
+        b.xt[j] = b.x[j] + b.f[j] * p.h + noise * langevin_normal(p, particle, step, j, z);
+      langevin_drift(g, p.direction, b.xt, t_next, b.dx);
+      for (int64_t j = 0; j < d; ++j)
+        b.dx[j] = 0.5 * (b.f[j] + b.dx[j]) * p.h + (b.xt[j] - b.x[j] - b.f[j] * p.h);
+    } else {  // Euler-Maruyama
+      for (int64_t j = 0; j < d; ++j) b.dx[j] = b.f[j] * p.h + noise * langevin_normal(p, particle, step, j, z);
+    }
+    double work_in = 0.0;
+    for (int64_t j = 0; j < d; ++j) {
+      work_in += b.f[j] * b.dx[j];
+      b.x[j] += b.dx[j];
+    }
+    logp = langevin_drift(g, p.direction, b.x, t_next, b.f);
+    for (int64_t j = 0; j < d; ++j) work_in += b.f[j] * b.dx[j];
+    heat += 0.5 * work_in;
+    t = t_next;
+    if (p.snapshot_stride > 0 && (step + 1) % p.snapshot_stride == 0) {
+      double* snap = snapshots + ((step + 1) / p.snapshot_stride) * p.total_particles * d + particle * d;
+      for (int64_t j = 0; j < d; ++j) snap[j] = b.x[j];
+    }
+  }
+  double f2_end = 0.0;
+  for (int64_t j = 0; j < d; ++j) {
+    f2_end += b.f[j] * b.f[j];
+    x_io[j] = b.x[j];
+  }
+  *logp_end_out = p.direction == kForward ? gmm_logp_score(g, b.x, t, b.dx) : logp;
+  *heat_out = heat;
+  *heat_discrete_out = p.scheme == kEuler    ? heat + 0.25 * p.h * (f2_end - f2_start)
+                       : p.scheme == kExactOU ? heat
+                                              : NAN;
+}
+
+// x: [n, d] start states in, end states out (particles first_particle .. first_particle + n). work: [n, 4d]
+// doubles, used when d > 4. snapshots: null or [steps / stride + 1, total_particles, d].
+void langevin_cpu(const GmmParams& g, const LangevinParams& p, int64_t n, double* x, double* work, double* heat,
+                  double* heat_discrete, double* logp_start, double* logp_end, double* snapshots);
+
+#if defined(TOOLBOX_WITH_CUDA)
+// Same contract with device pointers; the GMM arrays are device pointers too.
+void langevin_cuda(uintptr_t means, uintptr_t log_weights, uintptr_t variances, int64_t components, int64_t dim,
+                   const LangevinParams& p, int64_t n, uintptr_t x, uintptr_t work, uintptr_t heat,
+                   uintptr_t heat_discrete, uintptr_t logp_start, uintptr_t logp_end, uintptr_t snapshots,
+                   uintptr_t stream);
+#endif
+
+// Largest d that keeps the per-particle state in registers (a template instance per value).
+constexpr int64_t kLangevinRegisterDim = 4;
+
+}  // namespace toolbox

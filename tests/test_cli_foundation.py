@@ -1,0 +1,70 @@
+import json
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from toolbox.cli.main import app
+from toolbox.core import native
+
+runner = CliRunner()
+
+
+def test_help_lists_general_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "doctor" in result.output and "demo" in result.output
+
+
+def test_help_is_fast_and_lazy():
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", "import sys; sys.argv=['toolbox','--help']\n"
+                          "from toolbox.cli.main import app\n"
+                          "heavy=[m for m in ('torch','gensim','gpytorch','scipy','matplotlib') if m in sys.modules]\n"
+                          "print(heavy)"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert time.perf_counter() - start < 10
+
+
+def test_doctor_json_is_one_document():
+    result = runner.invoke(app, ["doctor", "--json"])
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    assert doc["schema_version"] == 1
+    assert doc["native_extension"] is native.available()
+    assert isinstance(doc["cuda_usable"], bool)
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="no nvcc on this machine")
+def test_build_with_nvcc_reports_cuda_compiled():
+    info = native.build_info()
+    assert info["cuda"] is True, "nvcc is installed but the CUDA kernels were not compiled into toolbox._core"
+    assert "90" in info["cuda_archs"] and "80" in info["cuda_archs"]
+
+
+def test_demo_kernels_runs_and_writes_summary(tmp_path):
+    result = runner.invoke(app, ["demo", "--only", "kernels", "--out", str(tmp_path), "--json", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["pipelines"][0]["status"] == "ok"
+    assert json.loads((tmp_path / "summary.json").read_text())["pipelines"][0]["philox_known_answers"] is True
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path):
+    result = runner.invoke(app, ["demo", "--only", "nope", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "unknown pipeline" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, ["demo", "--device", "tpu", "--only", "kernels", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+
+
+def test_console_script_json_stdout_is_clean(tmp_path):
+    exe = shutil.which("toolbox")
+    if exe is None:
+        pytest.skip("console script not on PATH")
+    out = subprocess.run([exe, "doctor", "--json"], capture_output=True, text=True, cwd=tmp_path, check=True)
+    assert "\x1b[" not in out.stdout
+    json.loads(out.stdout)

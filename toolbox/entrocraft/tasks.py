@@ -1,0 +1,185 @@
+"""Tasks with verifiable rewards, generated offline, with disjoint train / held-out splits.
+
+countdown  digits "a b c" and a target; answer "a op b op c" (a permutation of the digits, ops in + - *,
+           evaluated left to right), 54 candidate expressions per instance [notes §6.3].
+modarith   find digits x, y with (a*x + b*y) mod m = t; answer "xy".
+subsetsum  five digits and a target; answer: a sub-multiset of the digits (as a digit string) summing to it.
+jsonl      the user's prompts: {"prompt": ..., "answers": [...]} per line, checked by exact match or by the user's
+           verifier "module:function" called as f(prompt, answer, record) -> bool.
+Instances are unique keys; the split shuffles the key list with its own seed, so train and test share no instance.
+"""
+from __future__ import annotations
+
+import importlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from toolbox.core.errors import UserInputError
+from toolbox.core.rng import numpy_generator
+
+TASKS = ("countdown", "modarith", "subsetsum", "jsonl")
+
+
+@dataclass(frozen=True)
+class Instance:
+    prompt: str
+    solutions: tuple[str, ...]   # every correct answer known to the generator (used for the warm start)
+    record: Any = None
+
+
+@dataclass
+class Task:
+    name: str
+    train: list[Instance]
+    test: list[Instance]
+    verify: Callable[[Instance, str], bool]
+    max_answer_len: int
+    alphabet: str = field(default="")
+
+    @property
+    def prompt_len(self) -> int:
+        return max(len(i.prompt) for i in self.train + self.test)
+
+
+def _split(instances: list[Instance], test_fraction: float, split_seed: int) -> tuple[list, list]:
+    if not 0.0 < test_fraction < 1.0:
+        raise UserInputError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    order = numpy_generator(split_seed, 7).permutation(len(instances))
+    n_test = max(1, int(round(test_fraction * len(instances))))
+    if n_test >= len(instances):
+        raise UserInputError(f"too few instances ({len(instances)}) for a train/test split")
+    return [instances[i] for i in order[n_test:]], [instances[i] for i in order[:n_test]]
+
+
+def _eval_left_to_right(digits, ops) -> int:
+    value = digits[0]
+    for op, d in zip(ops, digits[1:]):
+        value = value + d if op == "+" else value - d if op == "-" else value * d
+    return value
+
+
+def countdown_instances(max_target: int = 99) -> list[Instance]:
+    """All (sorted digit triple, target) pairs with a target in 1..max_target and at least one solution."""
+    out = []
+    for digits in itertools.combinations_with_replacement(range(1, 10), 3):
+        by_target: dict[int, set[str]] = {}
+        for perm in set(itertools.permutations(digits)):
+            for ops in itertools.product("+-*", repeat=2):
+                value = _eval_left_to_right(perm, ops)
+                if 1 <= value <= max_target:
+                    by_target.setdefault(value, set()).add(f"{perm[0]}{ops[0]}{perm[1]}{ops[1]}{perm[2]}")
+        for target, sols in sorted(by_target.items()):
+            out.append(Instance(f"{''.join(map(str, digits))}={target}:", tuple(sorted(sols)), (digits, target)))
+    return out
+
+
+def verify_countdown(inst: Instance, answer: str) -> bool:
+    digits, target = inst.record
+    if len(answer) != 5 or answer[1] not in "+-*" or answer[3] not in "+-*" or not answer[::2].isdigit():
+        return False
+    used = tuple(int(c) for c in answer[::2])
+    return sorted(used) == list(digits) and _eval_left_to_right(used, answer[1::2]) == target
+
+
+def modarith_instances() -> list[Instance]:
+    out = []
+    for a, b, m in itertools.product(range(1, 10), range(1, 10), range(5, 14)):
+        for t in range(m):
+            sols = tuple(f"{x}{y}" for x in range(10) for y in range(10) if (a * x + b * y) % m == t)
+            if sols:
+                out.append(Instance(f"{a}{b}{m:02d}{t:02d}:", sols, (a, b, m, t)))
+    return out
+
+
+def verify_modarith(inst: Instance, answer: str) -> bool:
+    a, b, m, t = inst.record
+    return len(answer) == 2 and answer.isdigit() and (a * int(answer[0]) + b * int(answer[1])) % m == t
+
+
+def subsetsum_instances() -> list[Instance]:
+    out = []
+    for digits in itertools.combinations_with_replacement(range(1, 10), 5):
+        by_target: dict[int, set[str]] = {}
+        for r in range(1, 6):
+            for sub in set(itertools.combinations(digits, r)):
+                by_target.setdefault(sum(sub), set()).add("".join(map(str, sub)))
+        for target, sols in sorted(by_target.items()):
+            if len(sols) >= 2:  # instances with a choice of answers
+                out.append(Instance(f"{''.join(map(str, digits))}={target:02d}:", tuple(sorted(sols)), (digits, target)))
+    return out
+
+
+def verify_subsetsum(inst: Instance, answer: str) -> bool:
+    digits, target = inst.record
+    if not answer or not answer.isdigit() or len(answer) > 5:
+        return False
+    pool = list(digits)
+    for c in answer:
+        if int(c) not in pool:
+            return False
+        pool.remove(int(c))
+    return sum(int(c) for c in answer) == target
+
+
+def _user_verifier(spec: str | None) -> Callable[[Instance, str], bool]:
+    if not spec or spec == "exact":
+        return lambda inst, answer: answer in inst.solutions
+    module_name, _, func_name = spec.partition(":")
+    try:
+        func = getattr(importlib.import_module(module_name), func_name)
+    except (ImportError, AttributeError, ValueError):
+        raise UserInputError(f"verifier {spec!r} not found; use 'exact' or 'module:function'") from None
+    return lambda inst, answer: bool(func(inst.prompt, answer, inst.record))
+
+
+def jsonl_instances(path: str | Path) -> list[Instance]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"prompts file not found: {path}")
+    out, seen = [], set()
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            raise UserInputError(f"{path}:{n}: not valid JSON") from None
+        if not isinstance(rec, dict) or not isinstance(rec.get("prompt"), str):
+            raise UserInputError(f"{path}:{n}: each line needs a string 'prompt'")
+        answers = rec.get("answers", [rec["answer"]] if "answer" in rec else [])
+        if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+            raise UserInputError(f"{path}:{n}: 'answers' must be a list of strings")
+        if rec["prompt"] not in seen:  # one instance per prompt, so the split cannot leak
+            seen.add(rec["prompt"])
+            out.append(Instance(rec["prompt"], tuple(answers), rec))
+    if len(out) < 2:
+        raise UserInputError(f"{path}: need at least two distinct prompts")
+    return out
+
+
+def make_task(name: str, test_fraction: float = 0.2, split_seed: int = 0, prompts: str | Path | None = None,
+              verifier: str | None = None) -> Task:
+    if name not in TASKS:
+        raise UserInputError(f"task must be one of {', '.join(TASKS)}, got {name!r}")
+    if name == "jsonl":
+        if prompts is None:
+            raise UserInputError("task jsonl needs a prompts file (--set prompts=FILE.jsonl)")
+        instances, verify = jsonl_instances(prompts), _user_verifier(verifier)
+        max_len = max([len(s) for i in instances for s in i.solutions] + [8])
+    else:
+        instances, verify, max_len = {"countdown": (countdown_instances(), verify_countdown, 5),
+                                      "modarith": (modarith_instances(), verify_modarith, 2),
+                                      "subsetsum": (subsetsum_instances(), verify_subsetsum, 5)}[name]
+    train, test = _split(instances, test_fraction, split_seed)
+    alphabet = "".join(sorted({c for i in instances for c in i.prompt + "".join(i.solutions)} | set("0123456789+-*=:")))
+    return Task(name, train, test, verify, max_len, alphabet)
+
+
+def sample_indices(n_items: int, count: int, seed: int, step: int) -> np.ndarray:
+    """The prompts of one step: a pure function of (seed, step), so a resumed run draws the same batches."""
+    return numpy_generator(seed, 11, step).choice(n_items, size=count, replace=count > n_items)

@@ -1,0 +1,139 @@
+"""Landscape metrics (topics.md §1.2 step 3): magnitude and trend, similarity, entropies, entropy shift, model change.
+
+All entropies and divergences are in nats. Distributions are rows of non-negative arrays; rows are renormalised.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+from scipy.optimize import linear_sum_assignment
+
+LN2 = math.log(2.0)
+
+
+def _normalise(p: np.ndarray) -> np.ndarray:
+    p = np.asarray(p, dtype=np.float64)
+    s = p.sum(axis=-1, keepdims=True)
+    return np.divide(p, s, out=np.zeros_like(p), where=s > 0)
+
+
+def entropy(p: np.ndarray) -> np.ndarray:
+    """H(p) = -sum_v p_v ln p_v along the last axis (0 ln 0 = 0): topic word entropy H(phi_k), topic-mix H(M)."""
+    p = _normalise(p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * np.log(p), 0.0)
+    return -terms.sum(axis=-1)
+
+
+def kl(p: np.ndarray, q: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """KL(p || q) along the last axis; q is floored at eps so a topic absent from q gives a large finite value."""
+    p, q = _normalise(p), _normalise(q)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * (np.log(p) - np.log(np.maximum(q, eps))), 0.0)
+    return terms.sum(axis=-1)
+
+
+def jsd_matrix(P: np.ndarray, Q: np.ndarray) -> np.ndarray:
+    """[A, B] Jensen-Shannon divergences JSD(P_a || Q_b) = H(m) - (H(P_a) + H(Q_b)) / 2, m = (P_a + Q_b) / 2.
+
+    In [0, ln 2]; 0 iff equal, ln 2 for disjoint supports.
+    """
+    P, Q = _normalise(np.atleast_2d(P)), _normalise(np.atleast_2d(Q))
+    hp, hq = entropy(P), entropy(Q)
+    out = np.empty((P.shape[0], Q.shape[0]))
+    for a in range(P.shape[0]):
+        out[a] = entropy(0.5 * (P[a][None, :] + Q)) - 0.5 * (hp[a] + hq)
+    return np.clip(out, 0.0, LN2)
+
+
+def jsd(p: np.ndarray, q: np.ndarray) -> float:
+    return float(jsd_matrix(p, q)[0, 0])
+
+
+def cosine_matrix(P: np.ndarray, Q: np.ndarray) -> np.ndarray:
+    """[A, B] cosine similarities between the rows of P and Q (0 for a zero row)."""
+    P, Q = np.atleast_2d(np.asarray(P, float)), np.atleast_2d(np.asarray(Q, float))
+    pn = np.linalg.norm(P, axis=1, keepdims=True)
+    qn = np.linalg.norm(Q, axis=1, keepdims=True)
+    return (P / np.where(pn > 0, pn, 1)) @ (Q / np.where(qn > 0, qn, 1)).T
+
+
+def similarity_matrix(P: np.ndarray, Q: np.ndarray) -> np.ndarray:
+    """Topic similarity 1 - JSD / ln 2, in [0, 1]."""
+    return 1.0 - jsd_matrix(P, Q) / LN2
+
+
+def hungarian_match(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(pi, jsd): topic k of P is matched to pi[k] of Q minimising the total JSD; jsd[k] = JSD(P_k || Q_pi[k]).
+
+    With fewer rows in Q than in P, unmatched rows of P get pi = -1 and jsd = ln 2.
+    """
+    D = jsd_matrix(P, Q)
+    rows, cols = linear_sum_assignment(D)
+    pi = np.full(P.shape[0], -1)
+    d = np.full(P.shape[0], LN2)
+    pi[rows], d[rows] = cols, D[rows, cols]
+    return pi, d
+
+
+def model_change(phi_new: np.ndarray, phi_old: np.ndarray, mix_new: np.ndarray | None = None,
+                 mix_old: np.ndarray | None = None) -> dict:
+    """Delta_model = (1/K) sum_k JSD(phi_k^(i) || phi_pi(k)^(i-1)) with pi Hungarian; plus KL(M^(i) || M^(i-1)).
+
+    The topic mix of the old model is permuted by pi before the KL, so relabelling topics changes nothing.
+    """
+    pi, d = hungarian_match(phi_new, phi_old)
+    out = {"model_change_jsd": float(d.mean()), "matched_similarity": float((1.0 - d / LN2).mean()),
+           "matching": pi.tolist(), "matched_jsd": d.tolist()}
+    if mix_new is not None and mix_old is not None:
+        old = np.where(pi >= 0, np.asarray(mix_old)[np.maximum(pi, 0)], 0.0)
+        out["mix_shift_kl"] = float(kl(mix_new, old))
+    return out
+
+
+def magnitude(theta: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Topic magnitude M_k = sum_d N_d theta_dk / sum_d N_d: the topic's share of tokens."""
+    lengths = np.asarray(lengths, dtype=np.float64)
+    total = lengths.sum()
+    return (lengths @ theta) / total if total > 0 else np.zeros(theta.shape[1])
+
+
+def magnitude_by_slice(theta: np.ndarray, lengths: np.ndarray, slices: np.ndarray, n_slices: int) -> np.ndarray:
+    """[S, K] magnitude per time slice (NaN rows for empty slices)."""
+    out = np.full((n_slices, theta.shape[1]), np.nan)
+    for s in range(n_slices):
+        mask = slices == s
+        if mask.any():
+            out[s] = magnitude(theta[mask], lengths[mask])
+    return out
+
+
+def trend(series: np.ndarray, confidence: float = 0.95) -> dict:
+    """OLS slope of a series over slice index (NaNs skipped) with its two-sided t confidence interval.
+
+    label: emerging if the interval lies above 0, fading if below, else stable.
+    """
+    y = np.asarray(series, dtype=np.float64)
+    x = np.arange(len(y), dtype=np.float64)
+    ok = np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if len(y) < 3:
+        slope = float(y[-1] - y[0]) if len(y) == 2 else 0.0
+        return {"slope": slope, "ci_low": float("nan"), "ci_high": float("nan"), "p_value": 1.0,
+                "label": "stable", "relative_change": 0.0}
+    fit = stats.linregress(x, y)
+    half = stats.t.ppf(0.5 + confidence / 2, len(y) - 2) * fit.stderr
+    low, high = fit.slope - half, fit.slope + half
+    label = "emerging" if low > 0 else "fading" if high < 0 else "stable"
+    mean = y.mean()
+    rel = fit.slope * (x[-1] - x[0]) / mean if mean > 0 else 0.0  # fitted change over the span / mean level
+    p = float(fit.pvalue) if np.isfinite(fit.pvalue) else (0.0 if fit.slope != 0 else 1.0)
+    return {"slope": float(fit.slope), "ci_low": float(low), "ci_high": float(high), "p_value": p,
+            "label": label, "relative_change": float(rel)}
+
+
+def slice_phi(theta_counts: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Topic-word distributions of one slice from its expected topic-word counts [K, V]."""
+    return _normalise(np.asarray(theta_counts, dtype=np.float64) + eps)

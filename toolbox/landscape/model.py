@@ -1,0 +1,153 @@
+"""Topic models with gensim: the base model (CTP1), the seeded aspect model (ATM), inference, coherence, perplexity.
+
+LdaMulticore (online variational Bayes) as in the paper's reference setup; `engine="single"` uses LdaModel, which
+also accepts alpha='auto'. K is fixed or chosen by coherence (c_v, c_npmi, u_mass) over a range.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from toolbox.core.errors import UserInputError
+
+COHERENCES = ("c_v", "c_npmi", "u_mass", "c_uci")
+
+
+@dataclasses.dataclass
+class LdaSettings:
+    passes: int = 10
+    iterations: int = 100
+    chunksize: int = 2000
+    alpha: str = "symmetric"
+    engine: str = "multicore"   # multicore | single
+    workers: int = 0            # LdaMulticore workers; 0 = cores - 1 (at least 1)
+
+
+@dataclasses.dataclass
+class FittedModel:
+    """A fitted LDA with what the metrics need: phi [K, V], theta [D, K], expected counts per slice [S, K, V]."""
+    lda: object
+    phi: np.ndarray
+    theta: np.ndarray
+    slice_counts: np.ndarray
+    perplexity: float
+
+    @property
+    def k(self) -> int:
+        return self.phi.shape[0]
+
+
+def build_dictionary(tokens: list[list[str]], min_df: int, max_df: float, keep_n: int = 100000):
+    """gensim Dictionary with rare (< min_df docs) and common (> max_df share of docs) words removed, and BoW."""
+    from gensim.corpora import Dictionary
+
+    dictionary = Dictionary(tokens)
+    before = len(dictionary)
+    dictionary.filter_extremes(no_below=min_df, no_above=max_df, keep_n=keep_n)
+    if len(dictionary) == 0:
+        raise UserInputError(f"the vocabulary is empty after filtering (min_df={min_df}, max_df={max_df}); "
+                             "lower min_df or raise max_df")
+    bow = [dictionary.doc2bow(t) for t in tokens]
+    return dictionary, bow, {"vocabulary_before_filter": before, "vocabulary": len(dictionary)}
+
+
+def _workers(requested: int) -> int:
+    from toolbox.core.executor import default_workers
+
+    return requested if requested > 0 else max(1, default_workers() - 1)
+
+
+def fit_lda(bow, dictionary, k: int, seed: int, settings: LdaSettings, eta=None):
+    """gensim LdaMulticore / LdaModel with K topics; eta is None (symmetric 1/K) or a [K, V] prior matrix."""
+    from gensim.models import LdaModel, LdaMulticore
+
+    if k < 2:
+        raise UserInputError(f"the number of topics must be at least 2, got {k}")
+    common = dict(corpus=bow, id2word=dictionary, num_topics=k, passes=settings.passes,
+                  iterations=settings.iterations, chunksize=settings.chunksize, random_state=seed, eta=eta,
+                  eval_every=None)
+    if settings.engine == "multicore":
+        if settings.alpha == "auto":
+            raise UserInputError("alpha='auto' needs engine='single' (LdaMulticore cannot learn alpha)")
+        return LdaMulticore(workers=_workers(settings.workers), alpha=settings.alpha, **common)
+    if settings.engine == "single":
+        return LdaModel(alpha=settings.alpha, update_every=1, **common)
+    raise UserInputError(f"engine must be multicore or single, got {settings.engine!r}")
+
+
+def infer(lda, bow, slices: np.ndarray, n_slices: int, chunk: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """(theta [D, K], expected topic-word counts per slice [S, K, V]) by the model's variational E-step."""
+    k, v = lda.num_topics, lda.num_terms
+    theta = np.zeros((len(bow), k))
+    counts = np.zeros((n_slices, k, v))
+    for s in range(n_slices):
+        idx = np.flatnonzero(slices == s)
+        for start in range(0, len(idx), chunk):
+            part = idx[start:start + chunk]
+            gamma, sstats = lda.inference([bow[i] for i in part], collect_sstats=True)
+            theta[part] = gamma / gamma.sum(axis=1, keepdims=True)
+            counts[s] += sstats * lda.expElogbeta  # as in LdaModel.do_estep: sstats[k, w] * exp(E[log beta_kw])
+    return theta, counts
+
+
+def perplexity(lda, bow) -> float:
+    """Per-word perplexity exp(-bound / N) from gensim's variational bound (natural log) on the given corpus."""
+    return float(math.exp(-lda.log_perplexity(bow)))
+
+
+def fit(bow, dictionary, k: int, seed: int, settings: LdaSettings, slices: np.ndarray, n_slices: int,
+        eta=None) -> FittedModel:
+    lda = fit_lda(bow, dictionary, k, seed, settings, eta)
+    theta, counts = infer(lda, bow, slices, n_slices)
+    return FittedModel(lda=lda, phi=lda.get_topics().astype(np.float64), theta=theta, slice_counts=counts,
+                       perplexity=perplexity(lda, bow))
+
+
+def coherence(lda, texts, dictionary, bow, measure: str) -> float:
+    from gensim.models import CoherenceModel
+
+    if measure not in COHERENCES:
+        raise UserInputError(f"coherence must be one of {', '.join(COHERENCES)}, got {measure!r}")
+    cm = CoherenceModel(model=lda, texts=texts, corpus=bow, dictionary=dictionary, coherence=measure,
+                        topn=10, processes=1)
+    return float(cm.get_coherence())
+
+
+def parse_k_range(spec: str) -> list[int]:
+    """'10:60:5' -> [10, 15, ..., 60] (inclusive), '5,8,12' -> [5, 8, 12]."""
+    try:
+        if ":" in spec:
+            parts = [int(p) for p in spec.split(":")]
+            lo, hi, step = (parts + [1])[:3] if len(parts) == 2 else parts
+            ks = list(range(lo, hi + 1, step))
+        else:
+            ks = [int(p) for p in spec.split(",")]
+    except ValueError as exc:
+        raise UserInputError(f"k_range must look like 10:60:5 or 5,8,12, got {spec!r}") from exc
+    if not ks or min(ks) < 2:
+        raise UserInputError(f"k_range {spec!r} must give topic counts >= 2")
+    return ks
+
+
+def _sweep_task(task) -> dict:
+    """One K of the coherence sweep (a top-level function of its task, so every executor backend agrees)."""
+    k, seed, bow, dictionary, texts, settings, measures = task
+    lda = fit_lda(bow, dictionary, k, seed, settings)
+    row = {"k": k, "perplexity": perplexity(lda, bow)}
+    for m in measures:
+        row[m] = coherence(lda, texts, dictionary, bow, m)
+    return row
+
+
+def select_k(bow, dictionary, texts, ks: list[int], seed: int, settings: LdaSettings, measure: str,
+             backend: str = "serial", progress=None) -> tuple[int, list[dict]]:
+    """K maximising the coherence `measure` over ks; returns (best K, the table with c_v, c_npmi and u_mass)."""
+    from toolbox.core.executor import map_tasks
+
+    measures = tuple(dict.fromkeys([measure, "c_v", "c_npmi", "u_mass"]))
+    tasks = [(k, seed, bow, dictionary, texts, settings, measures) for k in ks]
+    rows = map_tasks(_sweep_task, tasks, backend=backend, progress=progress)
+    best = max(rows, key=lambda r: r[measure])["k"]
+    return best, rows

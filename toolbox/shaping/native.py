@@ -1,0 +1,59 @@
+"""Dispatch of the soft/hard backward induction to the C++ kernel (csrc/cpu/shaping_cpu.cpp), the CUDA kernel
+(csrc/cuda/shaping_cuda.cu, one block per MDP, for torch tensors on a GPU) or the numpy reference."""
+from __future__ import annotations
+
+import numpy as np
+
+from toolbox.core import dispatch
+from toolbox.core import native as core_native
+from toolbox.core.errors import UserInputError
+from toolbox.shaping import mdp
+
+
+def _log_prior(prior, shape) -> np.ndarray:
+    return np.ascontiguousarray(mdp._log_prior(prior, shape), dtype=np.float64)
+
+
+def backward_induction(R, P, horizon: int, temperature: float = 0.0, prior=None):
+    """(Q [..., H, S, A], V [..., H+1, S]) with gamma = 1, as `mdp.backward_induction`, by the native kernel.
+
+    R [..., S, A], P [..., S, A, S] (float64; leading axes are a batch of MDPs). Falls back to the reference when
+    the extension is missing or TOOLBOX_KERNELS=reference.
+    """
+    R = np.asarray(R, dtype=np.float64)
+    P = np.asarray(P, dtype=np.float64)
+    if R.ndim < 2 or P.shape != R.shape + R.shape[-2:-1]:
+        raise UserInputError(f"R must be [..., S, A] and P [..., S, A, S]; got {R.shape} and {P.shape}")
+    if temperature < 0 or horizon < 1:
+        raise UserInputError("temperature must be >= 0 and the horizon >= 1")
+    if not dispatch.use_native():
+        return mdp.backward_induction(R, P, horizon, temperature, prior)
+    batch, (S, A) = R.shape[:-2], R.shape[-2:]
+    flat_R = np.ascontiguousarray(R.reshape(-1, S, A))
+    flat_P = np.ascontiguousarray(P.reshape(-1, S, A, S))
+    log_prior = _log_prior(prior, (S, A))
+    Q, V = core_native.module().shaping_backward_induction(flat_R, flat_P, log_prior, int(horizon),
+                                                           float(temperature))
+    return Q.reshape(*batch, horizon, S, A), V.reshape(*batch, horizon + 1, S)
+
+
+def backward_induction_torch(R, P, horizon: int, temperature: float = 0.0, prior=None):
+    """Batched backward induction of float64 torch tensors R [B, S, A], P [B, S, A, S]: the CUDA kernel on a GPU,
+    else the CPU path. Returns torch tensors (Q [B, H, S, A], V [B, H+1, S]) on R's device."""
+    import torch
+
+    if R.dim() != 3 or tuple(P.shape) != (*R.shape, R.shape[1]) or R.dtype != torch.float64:
+        raise UserInputError("R must be float64 [B, S, A] and P [B, S, A, S]")
+    B, S, A = R.shape
+    if not dispatch.native_cuda(R):
+        Q, V = backward_induction(R.cpu().numpy(), P.cpu().numpy(), horizon, temperature, prior)
+        return torch.from_numpy(Q).to(R.device), torch.from_numpy(V).to(R.device)
+    R, P = R.contiguous(), P.to(R.device).contiguous()
+    log_prior = torch.from_numpy(_log_prior(prior, (S, A))).to(R.device)
+    Q = torch.empty(B, horizon, S, A, dtype=torch.float64, device=R.device)
+    V = torch.empty(B, horizon + 1, S, dtype=torch.float64, device=R.device)
+    with dispatch.on_device(R) as stream:
+        core_native.module().shaping_backward_induction_cuda(
+            dispatch.ptr(R), dispatch.ptr(P), dispatch.ptr(log_prior), B, S, A, int(horizon), float(temperature),
+            dispatch.ptr(Q), dispatch.ptr(V), stream)
+    return Q, V
