@@ -117,7 +117,7 @@ def test_new_run_dir_never_reuses_a_folder(tmp_path):
     assert a != b and a.is_dir() and b.is_dir()
 
 
-def test_library_imports_without_cli_dependencies():
+def test_library_imports_without_cli_dependencies(tmp_path):
     code = "import toolbox, toolbox.core.io, toolbox.core.executor, toolbox.demo, sys; " \
            "assert 'typer' not in sys.modules and 'rich' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)  # the installed package, not the source
