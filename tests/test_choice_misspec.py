@@ -57,9 +57,9 @@ def test_exact_expectation_matches_monte_carlo_over_human_choices(cls):
     """The vectorised expectation equals the average of plain posteriors over simulated human choices."""
     rng = numpy_generator(6, misspec.CLASSES.index(cls))
     thetas = unit_directions(2, 16)
-    feats, assumed, true, star = misspec.sample_instance(rng, cls, 8, 2, thetas)
+    feats, assumed, true, star = (x[0] for x in misspec.sample_instances(rng, cls, 1, 8, 2, thetas))
     p = ChoiceProblem(feats, thetas, np.ones(16), 2.0)
-    eff = misspec.misspecification_effects(p, assumed, true, star)
+    eff = misspec.misspecification_effects(p, assumed, true, int(star))
     assert eff.cls == cls
     probs = np.exp(choice_logprobs(p.utilities()[star], true))
     picks = rng.choice(8, size=4000, p=probs / probs.sum())
@@ -75,15 +75,17 @@ def test_exact_expectation_matches_monte_carlo_over_human_choices(cls):
 def test_sample_instance_realises_class(cls):
     rng = numpy_generator(7)
     thetas = unit_directions(2, 16)
-    for _ in range(5):
-        feats, assumed, true, star = misspec.sample_instance(rng, cls, 8, 2, thetas)
-        assert misspec.classify(assumed, true, feats @ thetas[star]) == cls
+    feats, assumed, true, star = misspec.sample_instances(rng, cls, 5, 8, 2, thetas)
+    assert feats.shape == (5, 8, 2) and assumed.shape == true.shape == (5, 8) and star.shape == (5,)
+    for f, a, t, s in zip(feats, assumed, true, star):
+        assert misspec.classify(a, t, f @ thetas[s]) == cls
 
 
 def test_sweep_reproduces_qualitative_finding():
     """Must show: classes with c* only in the robot's set (x3) are harmful and mostly confidently wrong; classes
     where c* is available to the human and the robot's set adds information (B1, C2, D2) help."""
-    rows = [r for cls in misspec.CLASSES for r in misspec.run_sweep_task(misspec.SweepTask(cls, 2.0, 150, 8, 2, 16, 0))]
+    tasks = [misspec.SweepTask(cls, 2.0, 150, 8, 2, 16, 0) for cls in misspec.CLASSES]
+    rows = [r for task in tasks for r in misspec.run_sweep_task(task)]
     table = {r["class"]: r for r in misspec.summarise_sweep(rows)}
     for cls in ("B3", "C3", "D3"):
         assert table[cls]["verdict"] == "harmful"
@@ -118,7 +120,9 @@ def test_ppc_flags_absurd_choices_and_passes_model_choices():
 
 def test_robustness_report_peanuts():
     scn = peanuts(1.0)
-    rep = detect.robustness_report(scn.problem, scn.observations, scn.assumed, 1, numpy_generator(0))
+    keep = detect.chosen_mask(2, scn.observations)
+    family = detect.plausible_sets(scn.assumed, keep, 2, numpy_generator(0), names=scn.problem.names)
+    rep = detect.robustness_report(scn.problem, scn.observations, scn.assumed, family)
     assert rep["family_size"] == 1  # only 'cheap' can be removed; nothing to add
     assert rep["worst_case_tv"] == pytest.approx(0.5 - 1 / (1 + np.e), abs=1e-12)
     assert rep["members"][0]["set"] == "-cheap"

@@ -13,6 +13,12 @@ from typing import Callable
 
 DEMOS: dict[str, str] = {
     "kernels": "toolbox.core.selfcheck",
+    "shaping": "toolbox.shaping.demo",
+    "choice": "toolbox.choice.demo",
+    "landscape": "toolbox.landscape.demo",
+    "gpoe": "toolbox.gpoe.demo",
+    "diffusion": "toolbox.diffusion.demo",
+    "ises": "toolbox.ises.demo",
 }
 
 

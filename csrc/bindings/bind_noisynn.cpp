@@ -44,7 +44,7 @@ void init_noisynn(py::module_& m) {
           return out;
         },
         py::arg("x"), py::arg("alpha"), py::arg("shift") = 1,
-        "(1 - alpha) x_i + alpha x_{(i + shift) mod K} over the rows of float32 x [K, M] (circulant Q, eq. 17).");
+        "x_i + alpha (x_{(i + shift) mod K} - x_i) over the rows of float32 x [K, M] (circulant Q, eq. 17).");
   m.def("noisynn_gaussian",
         [](py::handle x_obj, py::handle keys_obj, uint64_t seed, uint32_t stream, float shift, float scale) {
           py::array x = matrix(x_obj);

@@ -9,6 +9,8 @@ void init_gpoe(py::module_& m);
 void init_ises(py::module_& m);
 void init_diffusion(py::module_& m);
 void init_noisynn(py::module_& m);
+void init_shaping(py::module_& m);
+void init_choice(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "toolbox native kernels (C++ threads, optional CUDA)";
@@ -18,4 +20,6 @@ PYBIND11_MODULE(_core, m) {
   init_ises(m);
   init_diffusion(m);
   init_noisynn(m);
+  init_shaping(m);
+  init_choice(m);
 }

@@ -195,29 +195,51 @@ struct IsesOptimalSolver::Impl {
     int32_t action;
   };
 
-  // Actions worth trying for `cand`, ordered by lower bound (then larger E[dH]), truncated to the beam.
+  // Actions worth trying for `cand`, ordered by lower bound (then larger E[dH]), truncated to the beam. Actions
+  // that induce the same partition (same classes, same winning secret) lead to the same subproblems, so only
+  // the first of them is kept; this is exact.
   std::vector<Option> options(const std::vector<int32_t>& cand) {
     const int64_t n = static_cast<int64_t>(cand.size());
-    std::vector<int32_t> actions(n_actions);
-    std::iota(actions.begin(), actions.end(), 0);
-    std::vector<double> gain(n_actions);
-    std::vector<int64_t> biggest(n_actions);
-    std::vector<int32_t> classes(n_actions);
-    ises_partition_scores_cpu(table, n_secrets, cand.data(), n, nullptr, actions.data(), n_actions, n_outcomes,
-                              gain.data(), biggest.data(), classes.data());
     std::vector<char> in_cand(n_actions, 0);
     for (int32_t s : cand) in_cand[secret_action[s]] = 1;
+    std::vector<Option> found(n_actions);
+    std::vector<uint64_t> signature(n_actions);
+    parallel_for(n_actions, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, n)), [&](int64_t begin, int64_t end) {
+      std::vector<int64_t> count(256);
+      std::vector<int> relabel(256);
+      for (int64_t a = begin; a < end; ++a) {
+        const uint8_t* row = table + a * n_secrets;
+        std::fill(count.begin(), count.end(), 0);
+        std::fill(relabel.begin(), relabel.end(), -1);
+        uint64_t h = 1469598103934665603ull;
+        int next = 0;
+        for (int32_t s : cand) {
+          const uint8_t o = row[s];
+          ++count[o];
+          if (relabel[o] < 0) relabel[o] = o == win ? 255 : next++;
+          h = (h ^ static_cast<uint64_t>(relabel[o])) * 1099511628211ull;
+        }
+        int64_t bound = n, biggest = 0;
+        double sum = 0.0;
+        for (int o = 0; o < n_outcomes; ++o) {
+          if (!count[o]) continue;
+          biggest = std::max(biggest, count[o]);
+          sum += static_cast<double>(count[o]) * std::log2(static_cast<double>(count[o]));
+          if (o != win) bound += lower_bound(count[o]);
+        }
+        const bool useless = biggest == n && !in_cand[a];  // learns nothing and cannot win
+        found[a] = {useless ? -1 : bound, std::log2(static_cast<double>(n)) - sum / n, static_cast<int32_t>(a)};
+        signature[a] = h;
+      }
+    });
     std::vector<Option> out;
-    std::vector<int64_t> count(n_outcomes);
+    std::unordered_map<uint64_t, int32_t> seen;
     for (int32_t a = 0; a < n_actions; ++a) {
-      if (biggest[a] == n && !in_cand[a]) continue;  // learns nothing and cannot win
-      std::fill(count.begin(), count.end(), 0);
-      const uint8_t* row = table + static_cast<int64_t>(a) * n_secrets;
-      for (int32_t s : cand) ++count[row[s]];
-      int64_t bound = n;
-      for (int o = 0; o < n_outcomes; ++o)
-        if (o != win && count[o]) bound += lower_bound(count[o]);
-      out.push_back({bound, gain[a], a});
+      if (found[a].bound < 0) continue;
+      auto it = seen.find(signature[a]);
+      if (it != seen.end() && same_partition(cand, it->second, a)) continue;
+      if (it == seen.end()) seen.emplace(signature[a], a);
+      out.push_back(found[a]);
     }
     std::sort(out.begin(), out.end(), [](const Option& x, const Option& y) {
       if (x.bound != y.bound) return x.bound < y.bound;
@@ -226,6 +248,25 @@ struct IsesOptimalSolver::Impl {
     });
     if (beam > 0 && static_cast<int64_t>(out.size()) > beam) out.resize(beam);
     return out;
+  }
+
+  // Whether actions a and b split `cand` into the same classes with the same winning secret.
+  bool same_partition(const std::vector<int32_t>& cand, int32_t a, int32_t b) const {
+    int map_ab[256], map_ba[256];
+    std::fill_n(map_ab, 256, -1);
+    std::fill_n(map_ba, 256, -1);
+    const uint8_t *ra = table + static_cast<int64_t>(a) * n_secrets, *rb = table + static_cast<int64_t>(b) * n_secrets;
+    for (int32_t s : cand) {
+      const uint8_t x = ra[s], y = rb[s];
+      if ((x == win) != (y == win)) return false;
+      if (map_ab[x] < 0 && map_ba[y] < 0) {
+        map_ab[x] = y;
+        map_ba[y] = x;
+      } else if (map_ab[x] != y || map_ba[y] != x) {
+        return false;
+      }
+    }
+    return true;
   }
 
   std::vector<std::vector<int32_t>> split(const std::vector<int32_t>& cand, int32_t action) const {
@@ -266,13 +307,14 @@ struct IsesOptimalSolver::Impl {
     ++nodes;
     int64_t best = bound;
     int32_t best_action = -1;
-    for (const Option& opt : options(cand)) {
+    const std::vector<Option> opts = options(cand);
+    for (const Option& opt : opts) {
       if (opt.bound >= best) break;
       const int64_t v = after(cand, opt.action, best);
       if (v < best) {
         best = v;
         best_action = opt.action;
-        if (best == lower_bound(n)) break;  // cannot do better
+        if (best == opts.front().bound) break;  // no action can do better
       }
     }
     if (best_action >= 0)

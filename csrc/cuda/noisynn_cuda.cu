@@ -26,7 +26,7 @@ __global__ void mix_circulant_kernel(const float* __restrict__ x, int64_t k, int
   if (idx >= k * m) return;
   const int64_t i = idx / m, j = idx % m;
   const int64_t partner = ((i + shift) % k + k) % k;
-  out[idx] = (1.0f - alpha) * x[idx] + alpha * x[partner * m + j];
+  out[idx] = x[idx] + alpha * (x[partner * m + j] - x[idx]);
 }
 
 // One thread per group of four elements of a row, as the CPU loop.

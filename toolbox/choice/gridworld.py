@@ -86,6 +86,24 @@ def corrections(paths: np.ndarray, plan: int, max_changes: int) -> np.ndarray:
     return (paths != paths[plan]).sum(axis=1) <= max_changes
 
 
-def describe(world: Gridworld, path: np.ndarray) -> str:
-    """Compact 'r,c' listing of a trajectory for tables."""
-    return " ".join(f"{int(s) // world.width},{int(s) % world.width}" for s in path)
+def blocked_cell_sets(world: Gridworld, paths: np.ndarray, assumed: np.ndarray, keep: np.ndarray,
+                      max_cells: int = 2) -> list[tuple[str, np.ndarray]]:
+    """Plausible true sets of a human who believes up to max_cells cells are blocked: (label, mask) of the assumed
+    trajectories avoiding them; beliefs that rule out an observed choice (`keep`) are not plausible."""
+    from itertools import combinations
+
+    cells = [c for c in range(world.cells().size) if world.cells()[c] not in "#S"]
+    family = []
+    for k in range(1, max_cells + 1):
+        for combo in combinations(cells, k):
+            mask = assumed & avoiding(paths, combo)
+            if not (keep & ~mask).any():
+                family.append(("blocked " + " ".join(f"{c // world.width},{c % world.width}" for c in combo), mask))
+    return [(label, mask) for label, mask in family if mask.any()]
+
+
+def move_names(world: Gridworld, paths: np.ndarray) -> list[str]:
+    """Each trajectory as its moves, e.g. 'RRRRss' (U D L R, s = stay)."""
+    delta = np.diff(paths, axis=1)
+    letters = {0: "s", -world.width: "U", world.width: "D", -1: "L", 1: "R"}
+    return ["".join(letters[int(x)] for x in row) for row in delta]

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.special import logsumexp
 
-from toolbox.choice.model import ChoiceProblem, choice_logprobs, entropy, unit_directions
+from toolbox.choice.model import ChoiceProblem, choice_logprobs, entropy, robot_choice, unit_directions
 from toolbox.core.errors import UserInputError
 
 CLASSES = ("A1", "A2", "B1", "B3", "C1", "C2", "C3", "D2", "D3")
@@ -30,14 +30,18 @@ def classify(assumed: np.ndarray, true: np.ndarray, rewards: np.ndarray) -> str:
     assumed, true = np.asarray(assumed, dtype=bool), np.asarray(true, dtype=bool)
     if not assumed.any() or not true.any():
         raise UserInputError("choice sets must not be empty")
-    if np.array_equal(assumed, true):
-        return "exact"
+    return str(classify_batch(assumed[None], true[None], np.asarray(rewards, dtype=float)[None])[0])
+
+
+def classify_batch(assumed: np.ndarray, true: np.ndarray, rewards: np.ndarray) -> np.ndarray:
+    """Labels [B] for non-empty set masks [B, n] and rewards [B, n] (see `classify`)."""
     both, r_only, h_only = assumed & true, assumed & ~true, true & ~assumed
-    letter = "A" if not r_only.any() else "B" if not h_only.any() else "D" if not both.any() else "C"
+    letter = np.where(~r_only.any(1), "A", np.where(~h_only.any(1), "B", np.where(~both.any(1), "D", "C")))
     union = assumed | true
-    best = union & np.isclose(rewards, rewards[union].max(), rtol=0, atol=1e-12)
-    digit = "1" if (best & both).any() else "2" if (best & h_only).any() else "3"
-    return letter + digit
+    top = np.where(union, rewards, -np.inf).max(axis=1, keepdims=True)
+    best = union & (np.abs(rewards - top) <= 1e-12)
+    digit = np.where((best & both).any(1), "1", np.where((best & h_only).any(1), "2", "3"))
+    return np.where((assumed == true).all(1), "exact", np.char.add(letter, digit))
 
 
 @dataclass(frozen=True)
@@ -85,15 +89,13 @@ def posteriors_per_choice(utilities: np.ndarray, log_prior: np.ndarray, robot_se
     return np.exp(log_post - logsumexp(log_post, axis=0, keepdims=True))
 
 
-def _expected_outcome(problem: ChoiceProblem, utilities, robot_set, choices, weights, star, unique_features):
+def _expected_outcome(problem: ChoiceProblem, utilities, robot_set, choices, weights, star):
     with np.errstate(divide="ignore"):
         log_prior = np.log(problem.prior)
     post = posteriors_per_choice(utilities, log_prior, robot_set, choices)  # [K, m]
-    theta_star = problem.thetas[star]
-    mean_theta = post.T @ problem.thetas  # [m, d]
-    picked = unique_features[np.argmax(mean_theta @ unique_features.T, axis=1)]  # the robot's choice per c
-    regrets = (unique_features @ theta_star).max() - picked @ theta_star
-    return (float(weights @ post[star]), float(weights @ entropy(post, axis=0)), float(weights @ regrets))
+    rewards = problem.features @ problem.thetas[star]
+    regrets = rewards.max() - rewards[robot_choice(problem.features, problem.thetas, post.T)]
+    return float(weights @ post[star]), float(weights @ entropy(post, axis=0)), float(weights @ regrets)
 
 
 def misspecification_effects(problem: ChoiceProblem, assumed: np.ndarray, true: np.ndarray, star: int) -> Effects:
@@ -107,30 +109,82 @@ def misspecification_effects(problem: ChoiceProblem, assumed: np.ndarray, true: 
     cls = classify(assumed, true, problem.features @ problem.thetas[star])
     choices = np.flatnonzero(true)
     weights = np.exp(choice_logprobs(utilities[star], true)[choices])  # the human's choice distribution
-    unique_features = np.unique(problem.features, axis=0)
-    mis = _expected_outcome(problem, utilities, assumed, choices, weights, star, unique_features)
-    cor = _expected_outcome(problem, utilities, true, choices, weights, star, unique_features)
+    mis = _expected_outcome(problem, utilities, assumed, choices, weights, star)
+    cor = _expected_outcome(problem, utilities, true, choices, weights, star)
     return Effects(cls, mis[0], cor[0], mis[1], cor[1], mis[2], cor[2])
 
 
-def sample_instance(rng: np.random.Generator, cls: str, n: int, d: int, thetas: np.ndarray, max_tries: int = 10_000):
-    """A random (features [n, d], C_R, C_H, star) realising class `cls` (rewards.md B4): Gaussian features,
-    each option placed in C_R only / C_H only / both / neither as the letter allows, theta* uniform on the grid;
-    redrawn until the triple has class `cls`."""
+def batched_effects_reference(features, assumed, true, star, thetas, prior, beta) -> np.ndarray:
+    """[T, 6] = (P_mis, P_cor, H_mis, H_cor, regret_mis, regret_cor) per trial, one trial at a time in numpy."""
+    out = np.empty((len(features), 6))
+    for t in range(len(features)):
+        e = misspecification_effects(ChoiceProblem(features[t], thetas, prior, beta), assumed[t], true[t],
+                                     int(star[t]))
+        out[t] = (e.p_true_mis, e.p_true_cor, e.entropy_mis, e.entropy_cor, e.regret_mis, e.regret_cor)
+    return out
+
+
+def batched_effects(features, assumed, true, star, thetas, prior, beta, device: str = "cpu") -> np.ndarray:
+    """The same [T, 6] by the native kernel (C++ threads, or CUDA with device='cuda') when built, else the
+    reference. features [T, n, d], assumed / true bool [T, n], star int [T], thetas [K, d], prior [K]."""
+    from toolbox.core import dispatch, native
+
+    features = np.ascontiguousarray(features, dtype=np.float64)
+    if not dispatch.use_native() or features.shape[2] > 16:
+        return batched_effects_reference(features, assumed, true, star, thetas, prior, beta)
+    with np.errstate(divide="ignore"):
+        log_prior = np.log(np.asarray(prior, dtype=np.float64) / np.sum(prior))
+    args = (features, np.ascontiguousarray(assumed, dtype=np.uint8), np.ascontiguousarray(true, dtype=np.uint8),
+            np.ascontiguousarray(star, dtype=np.int64), np.ascontiguousarray(thetas, dtype=np.float64), log_prior)
+    if device == "cuda" and native.cuda_kernels_usable():
+        return _effects_cuda(args, float(beta))
+    return native.module().choice_effects(*args, float(beta))
+
+
+def _effects_cuda(args, beta: float) -> np.ndarray:
+    import torch
+
+    from toolbox.core import dispatch, native
+
+    tensors = [torch.from_numpy(a).cuda() for a in args]
+    trials, options, dim = args[0].shape
+    hypotheses = len(args[4])
+    sets_ok = bool((tensors[1].sum(dim=1) > 0).all()) and bool((tensors[2].sum(dim=1) > 0).all())
+    if not sets_ok or not bool(((tensors[3] >= 0) & (tensors[3] < hypotheses)).all()):
+        raise UserInputError("every trial needs non-empty choice sets and a valid true reward index")
+    log_z = torch.empty((max(trials, 1), hypotheses), dtype=torch.float64, device="cuda")
+    out = torch.empty((trials, 6), dtype=torch.float64, device="cuda")
+    with dispatch.on_device(out) as stream:
+        native.module().choice_effects_cuda(*(dispatch.ptr(t) for t in tensors[:6]), beta, trials, options, dim,
+                                            hypotheses, dispatch.ptr(log_z), dispatch.ptr(out), stream)
+    return out.cpu().numpy()
+
+
+def sample_instances(rng: np.random.Generator, cls: str, count: int, n: int, d: int, thetas: np.ndarray,
+                     max_draws: int = 10_000_000):
+    """`count` random triples realising class `cls` (rewards.md B4): Gaussian features [count, n, d], each option
+    placed in C_R only / C_H only / both / neither as the letter allows, theta* uniform on the grid; candidates
+    are drawn in batches and kept when their class is `cls`. Returns (features, assumed, true, star)."""
     if cls not in CLASSES:
         raise UserInputError(f"unknown class {cls!r}; known: {', '.join(CLASSES)}")
-    letter = cls[0]
-    allowed = np.array(_ALLOWED_REGIONS[letter])
-    for _ in range(max_tries):
-        regions = rng.choice(allowed, size=n)
-        if not all((regions == r).any() for r in _REQUIRED_REGIONS[letter]):
-            continue
-        features = rng.standard_normal((n, d))
-        star = int(rng.integers(len(thetas)))
-        assumed, true = np.isin(regions, (1, 2)), np.isin(regions, (1, 3))
-        if classify(assumed, true, features @ thetas[star]) == cls:
-            return features, assumed, true, star
-    raise RuntimeError(f"could not realise class {cls} with {n} options in {max_tries} draws")
+    allowed, required = np.array(_ALLOWED_REGIONS[cls[0]]), _REQUIRED_REGIONS[cls[0]]
+    kept, have, drawn = [], 0, 0
+    while have < count:
+        batch = max(64, 4 * (count - have))
+        if drawn > max_draws:
+            raise RuntimeError(f"could not realise class {cls} with {n} options in {max_draws} draws")
+        drawn += batch
+        regions = rng.choice(allowed, size=(batch, n))
+        features = rng.standard_normal((batch, n, d))
+        star = rng.integers(len(thetas), size=batch)
+        ok = np.logical_and.reduce([(regions == r).any(axis=1) for r in required])
+        assumed, true = np.isin(regions, (1, 2))[ok], np.isin(regions, (1, 3))[ok]
+        features, star = features[ok], star[ok]
+        rewards = np.einsum("bnd,bd->bn", features, thetas[star])
+        hit = classify_batch(assumed, true, rewards) == cls
+        kept.append((features[hit], assumed[hit], true[hit], star[hit]))
+        have += int(hit.sum())
+    return tuple(np.concatenate(parts)[:count] for parts in zip(*kept))
 
 
 @dataclass(frozen=True)
@@ -144,6 +198,7 @@ class SweepTask:
     d: int
     k: int
     seed: int
+    device: str = "cpu"
 
 
 def run_sweep_task(task: SweepTask) -> list[dict]:
@@ -153,13 +208,10 @@ def run_sweep_task(task: SweepTask) -> list[dict]:
     rng = numpy_generator(task.seed, CLASSES.index(task.cls), int(round(task.beta * 1000)))
     thetas = unit_directions(task.d, task.k, seed=task.seed)
     prior = np.full(len(thetas), 1.0 / len(thetas))
-    rows = []
-    for trial in range(task.trials):
-        features, assumed, true, star = sample_instance(rng, task.cls, task.n_options, task.d, thetas)
-        problem = ChoiceProblem(features, thetas, prior, task.beta)
-        eff = misspecification_effects(problem, assumed, true, star)
-        rows.append({"class": task.cls, "beta": task.beta, "trial": trial, **eff.as_dict()})
-    return rows
+    features, assumed, true, star = sample_instances(rng, task.cls, task.trials, task.n_options, task.d, thetas)
+    effects = batched_effects(features, assumed, true, star, thetas, prior, task.beta, task.device)
+    return [{"class": task.cls, "beta": task.beta, "trial": i, **Effects(task.cls, *map(float, e)).as_dict()}
+            for i, e in enumerate(effects)]
 
 
 METRICS = ("d_p_true", "d_entropy", "d_regret")

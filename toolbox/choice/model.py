@@ -87,21 +87,21 @@ def log_likelihood(problem: ChoiceProblem, observations: list[Observation], util
     util = problem.utilities() if utilities is None else utilities
     total = np.zeros(util.shape[0])
     for obs in observations:
-        check_observation(problem, obs)
+        check_observation(problem.n_options, obs)
         evaluated = np.asarray(obs.choice_set, dtype=bool).copy()
         evaluated[obs.choice] = True  # c outside the assumed set: evaluate over C u {c}
         total += choice_logprobs(util, evaluated)[:, obs.choice]
     return total
 
 
-def check_observation(problem: ChoiceProblem, obs: Observation) -> None:
+def check_observation(n_options: int, obs: Observation) -> None:
     cs = np.asarray(obs.choice_set)
-    if cs.shape != (problem.n_options,):
-        raise UserInputError(f"a choice set mask has shape {cs.shape}, expected ({problem.n_options},)")
+    if cs.shape != (n_options,):
+        raise UserInputError(f"a choice set mask has shape {cs.shape}, expected ({n_options},)")
     if not cs.any():
         raise UserInputError("a choice set is empty")
-    if not 0 <= obs.choice < problem.n_options:
-        raise UserInputError(f"choice index {obs.choice} is outside the {problem.n_options} options")
+    if not 0 <= obs.choice < n_options:
+        raise UserInputError(f"choice index {obs.choice} is outside the {n_options} options")
 
 
 def posterior(problem: ChoiceProblem, observations: list[Observation]) -> np.ndarray:
@@ -120,9 +120,11 @@ def entropy(p: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def robot_choice(features: np.ndarray, thetas: np.ndarray, belief: np.ndarray) -> np.ndarray:
-    """Index of the option maximising the posterior-mean reward E_b[theta] . phi(c) (belief [..., K])."""
-    mean_theta = np.asarray(belief) @ thetas
-    return np.argmax(mean_theta @ features.T, axis=-1)
+    """Index of the option maximising the posterior-mean reward E_b[theta] . phi(c) (belief [..., K]); ties
+    (within 1e-9 relative, e.g. a symmetric posterior with mean ~0) go to the lowest index, as in the kernels."""
+    scores = (np.asarray(belief) @ thetas) @ features.T
+    top = scores.max(axis=-1, keepdims=True)
+    return np.argmax(scores >= top - 1e-9 * (1 + np.abs(top)), axis=-1)
 
 
 def regret(features: np.ndarray, theta_star: np.ndarray, chosen) -> np.ndarray:

@@ -10,24 +10,41 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+from scipy.special import logsumexp
 
-from toolbox.choice.model import ChoiceProblem, Observation, log_likelihood
+from toolbox.choice.model import ChoiceProblem, Observation, check_observation, log_likelihood
 
 LogLik = Callable[[np.ndarray], np.ndarray]
 
 
-def observation_loglik(features: np.ndarray, beta: float, observations: list[Observation]) -> LogLik:
-    """thetas [m, d] -> sum_i log P(c_i | theta, C_i) [m]."""
+def observation_loglik(features: np.ndarray, beta: float, observations: list[Observation],
+                       compress: bool = True) -> LogLik:
+    """thetas [m, d] -> sum_i log P(c_i | theta, C_i u {c_i}) [m]; compress=False is the plain model evaluation.
+
+    With compress, options with equal features are interchangeable, so each set becomes its distinct feature
+    vectors with multiplicities: log sum_C exp(u) = logsumexp_j (u_j + log count_j) (exact; a gridworld's thousands
+    of trajectories share a few dozen feature counts)."""
+    if not compress:
+        return lambda thetas: log_likelihood(ChoiceProblem(features, thetas, np.ones(len(thetas)), beta), observations)
+    terms = []
+    for obs in observations:
+        check_observation(len(features), obs)
+        cset = np.asarray(obs.choice_set, dtype=bool).copy()
+        cset[obs.choice] = True
+        distinct, counts = np.unique(features[cset], axis=0, return_counts=True)
+        terms.append((features[obs.choice], distinct, np.log(counts)))
 
     def loglik(thetas: np.ndarray) -> np.ndarray:
-        problem = ChoiceProblem(features, thetas, np.ones(len(thetas)), beta)
-        return log_likelihood(problem, observations)
+        total = np.zeros(len(thetas))
+        for chosen, distinct, log_counts in terms:
+            total += beta * thetas @ chosen - logsumexp(beta * thetas @ distinct.T + log_counts, axis=1)
+        return total
 
     return loglik
 
 
 def sample_sphere_posterior(loglik: LogLik, d: int, rng: np.random.Generator, chains: int = 64,
-                            steps: int = 2000, burn_in: int = 500, step_size: float = 0.5):
+                            steps: int = 2000, burn_in: int = 500, step_size: float = 1.0):
     """Random-walk MH on S^{d-1}: (samples [chains * (steps - burn_in), d], acceptance rate)."""
     theta = rng.standard_normal((chains, d))
     theta /= np.linalg.norm(theta, axis=1, keepdims=True)
@@ -50,7 +67,7 @@ def angle_bins(bins: int) -> np.ndarray:
     return np.linspace(-np.pi, np.pi, bins + 1)
 
 
-def exact_angle_posterior(loglik: LogLik, bins: int = 36, points_per_bin: int = 100) -> np.ndarray:
+def exact_angle_posterior(loglik: LogLik, bins: int = 36, points_per_bin: int = 50) -> np.ndarray:
     """Posterior mass of each angle bin for d = 2 (uniform prior), by midpoint quadrature."""
     edges = angle_bins(bins)
     width = (edges[1] - edges[0]) / points_per_bin

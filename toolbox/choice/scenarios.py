@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolbox.choice.gridworld import FEATURES, Gridworld, avoiding, corrections
+from toolbox.choice.gridworld import FEATURES, Gridworld, avoiding, corrections, move_names
 from toolbox.choice.model import ChoiceProblem, Observation, choice_logprobs, unit_directions
 from toolbox.core.errors import UserInputError
 
@@ -65,7 +65,8 @@ TRUE_ANGLE = -np.pi / 4  # theta* = (goal, mud) = (0.71, -0.71): the goal is wor
 
 
 def gridworld(beta: float, directions: int, demos: int, seed: int, corrections_mode: bool = False) -> Scenario:
-    """Demonstrations (or corrections of the robot's mud plan) by a human who believes the detour is closed."""
+    """Demonstrations by a human who believes the detour is closed, or corrections of the robot's mud plan by a
+    human who makes smaller corrections than the robot assumes."""
     from toolbox.core.rng import numpy_generator
 
     world = Gridworld(GRID_LAYOUT, GRID_HORIZON)
@@ -73,16 +74,15 @@ def gridworld(beta: float, directions: int, demos: int, seed: int, corrections_m
     thetas = unit_directions(2, directions)
     star = int(np.argmin(np.abs(np.angle(np.exp(1j * (np.arctan2(thetas[:, 1], thetas[:, 0]) - TRUE_ANGLE))))))
     problem = ChoiceProblem(world.feature_counts(paths), thetas, np.ones(len(thetas)), beta,
-                            names=[f"traj{i}" for i in range(len(paths))], feature_names=list(FEATURES))
-    human_reach = avoiding(paths, [world.cell(1, c) for c in range(world.width)])
+                            names=move_names(world, paths), feature_names=list(FEATURES))
     if corrections_mode:  # the robot's plan: straight through the mud, then wait at the goal
         plan = int(np.flatnonzero((paths[:, 1:] == [1, 2, 3, 4, 4, 4]).all(axis=1))[0])
-        assumed = corrections(paths, plan, 3)
-        true = corrections(paths, plan, 3) & human_reach
-        description = "corrections of the robot's mud plan (<= 3 changed cells); human believes the detour closed"
+        assumed, true = corrections(paths, plan, 3), corrections(paths, plan, 1)
+        description = ("corrections of the robot's mud plan: the robot assumes the human can change up to 3 cells, "
+                       "the human nudges only 1")
     else:
         assumed = np.ones(len(paths), dtype=bool)
-        true = human_reach
+        true = avoiding(paths, [world.cell(1, c) for c in range(world.width)])
         description = "demonstrations in a 2x5 gridworld; the human believes the mud-free detour is closed"
     rng = numpy_generator(seed, 7)
     p_human = np.exp(choice_logprobs(problem.utilities()[star], true))

@@ -53,14 +53,22 @@ class GPTConfig:
 class _Block(nn.Module):
     def __init__(self, cfg: GPTConfig):
         super().__init__()
+        self.n_head = cfg.n_head
         self.ln1, self.ln2 = nn.LayerNorm(cfg.d_model), nn.LayerNorm(cfg.d_model)
-        self.attn = nn.MultiheadAttention(cfg.d_model, cfg.n_head, batch_first=True)
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.mlp = nn.Sequential(nn.Linear(cfg.d_model, 4 * cfg.d_model), nn.GELU(), nn.Linear(4 * cfg.d_model, cfg.d_model))
 
-    def forward(self, x, causal_mask):
-        h = self.ln1(x)
-        x = x + self.attn(h, h, h, attn_mask=causal_mask, need_weights=False)[0]
-        return x + self.mlp(self.ln2(x))
+    def forward(self, x, cache=None):
+        """x [B, L, D]; cache = (k, v) of the earlier positions or None. Returns (x, (k, v))."""
+        b, length, d = x.shape
+        q, k, v = (t.view(b, length, self.n_head, d // self.n_head).transpose(1, 2)
+                   for t in self.qkv(self.ln1(x)).split(d, dim=2))
+        if cache is not None:
+            k, v = torch.cat([cache[0], k], 2), torch.cat([cache[1], v], 2)
+        att = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=cache is None)
+        x = x + self.proj(att.transpose(1, 2).reshape(b, length, d))
+        return x + self.mlp(self.ln2(x)), (k, v)
 
 
 class TinyGPT(nn.Module):
@@ -78,18 +86,23 @@ class TinyGPT(nn.Module):
             if p.dim() > 1:
                 nn.init.normal_(p, std=0.02)
         for name, p in self.named_parameters():
-            if name.endswith("out_proj.weight") or name.endswith("mlp.2.weight"):
+            if name.endswith("proj.weight") or name.endswith("mlp.2.weight"):
                 nn.init.normal_(p, std=0.02 / math.sqrt(2 * cfg.n_layer))
 
+    def forward_cached(self, ids: torch.Tensor, cache=None):
+        """Logits of ids [B, L] that follow the cached positions; returns (logits, cache) for incremental decoding."""
+        start = 0 if cache is None else cache[0][0].shape[2]
+        if start + ids.shape[1] > self.cfg.max_len:
+            raise ValueError(f"sequence length {start + ids.shape[1]} exceeds max_len {self.cfg.max_len}")
+        x = self.tok(ids) + self.pos(torch.arange(start, start + ids.shape[1], device=ids.device))
+        new_cache = []
+        for i, block in enumerate(self.blocks):
+            x, kv = block(x, None if cache is None else cache[i])
+            new_cache.append(kv)
+        return self.head(self.ln_f(x)), new_cache
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        length = ids.shape[1]
-        if length > self.cfg.max_len:
-            raise ValueError(f"sequence length {length} exceeds max_len {self.cfg.max_len}")
-        x = self.tok(ids) + self.pos(torch.arange(length, device=ids.device))
-        mask = torch.triu(torch.full((length, length), float("-inf"), device=ids.device), diagonal=1)
-        for block in self.blocks:
-            x = block(x, mask)
-        return self.head(self.ln_f(x))
+        return self.forward_cached(ids)[0]
 
 
 class HFTokenizer:
@@ -160,8 +173,14 @@ def sample(policy, prompt_ids: torch.Tensor, max_new: int, eos_id: int, pad_id: 
     seq = prompt_ids
     done = torch.zeros(prompt_ids.shape[0], dtype=torch.bool, device=prompt_ids.device)
     mask = []
+    cached = hasattr(policy, "forward_cached")
+    cache, step_ids = None, prompt_ids
     for _ in range(max_new):
-        logits = policy(seq)[:, -1].float() / temperature
+        if cached:  # incremental decoding: only the new token goes through the model
+            out, cache = policy.forward_cached(step_ids, cache)
+        else:
+            out = policy(seq)
+        logits = out[:, -1].float() / temperature
         probs = torch.softmax(logits, dim=-1)
         if top_p < 1.0:
             sorted_p, order = probs.sort(dim=-1, descending=True)
@@ -173,6 +192,7 @@ def sample(policy, prompt_ids: torch.Tensor, max_new: int, eos_id: int, pad_id: 
         mask.append(~done)
         done = done | (nxt == eos_id)
         seq = torch.cat([seq, nxt[:, None]], dim=1)
+        step_ids = nxt[:, None]
         if bool(done.all()):
             break
     return seq, torch.stack(mask, dim=1)

@@ -88,18 +88,23 @@ def match_aspects(keywords: dict[str, dict[str, float]], vocabulary: dict[str, i
     return Aspects(names=names, weights=np.array(rows), keywords=keywords, matched=matched, missing=missing)
 
 
-def seeded_eta(weights: np.ndarray, k: int, eta0: float, strength: float) -> np.ndarray:
-    """[K, V] prior eta_{k,v} = eta0 (1 + lambda w_{a,v}) for seeded topic k = a < A, eta0 elsewhere.
-
-    Weights are scaled so each aspect's largest weight is 1, so lambda is the prior boost of the top keyword.
-    """
+def seed_matrix(weights: np.ndarray, k: int) -> np.ndarray:
+    """[K, V]: row a < A holds aspect a's weights scaled so its top keyword is 1; unseeded rows are 0."""
     a, v = weights.shape
     if k < a:
         raise UserInputError(f"{a} aspects need at least {a} topics, got k={k}")
-    eta = np.full((k, v), eta0)
     top = weights.max(axis=1, keepdims=True)
-    eta[:a] *= 1.0 + strength * weights / np.where(top > 0, top, 1.0)
-    return eta
+    seeds = np.zeros((k, v))
+    seeds[:a] = weights / np.where(top > 0, top, 1.0)
+    return seeds
+
+
+def seeded_prior(weights: np.ndarray, k: int, eta0: float, strength: float) -> tuple[np.ndarray, np.ndarray]:
+    """(eta, init_boost) of the aspect model: eta_{k,v} = eta0 (1 + lambda w_{a,v}) on seeded topic k = a
+    (topics.md §1.2 step 2a), and the same lambda w added to that topic's initial variational statistics, without
+    which online VB ignores the prior (measured: 0 of 25 Mother Teresa stories moved on Reuters) [R]."""
+    seeds = seed_matrix(weights, k)
+    return eta0 * (1.0 + strength * seeds), strength * seeds
 
 
 def tfidf_rows(bow, n_terms: int):

@@ -130,7 +130,7 @@ def _records_to_docs(records: list[dict], path: Path, text_field: str, date_fiel
         text = r.get(tf) or ""
         title = str(r.get(hf) or "") if hf else ""
         docs.append(Document(doc_id=str(r.get("id") or r.get("arxiv_id") or f"{id_prefix}{i}"),
-                             text=f"{title}. {text}" if title and text else str(text),
+                             text=f"{title}. {text}" if title and text else str(text or title),
                              date=parse_date(r.get(df)) if df else None, title=title))
     return docs
 
@@ -306,11 +306,13 @@ def load_documents(source: str, fmt: str = "auto", text_field: str = "", date_fi
 # ---------------------------------------------------------------------------------------------------- cleaning
 
 _TOKEN = re.compile(r"[a-z][a-z0-9\-]*[a-z0-9]")
+_TEX = re.compile(r"\$[^$]*\$|\\[a-zA-Z]+")  # inline math and TeX commands in abstracts
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-case word tokens of two or more characters (hyphenated words kept, e.g. 'measurement-device')."""
-    return _TOKEN.findall(text.lower())
+    """Lower-case word tokens of two or more characters (hyphenated words kept, e.g. 'measurement-device');
+    TeX math ($...$) and commands (\\mathcal) are removed first."""
+    return _TOKEN.findall(_TEX.sub(" ", text).lower())
 
 
 def _stopwords(extra: list[str]) -> frozenset[str]:
@@ -359,7 +361,7 @@ def time_bins(dates: list[date], bin_spec: str) -> tuple[list[int], list[str]]:
             return f"{k // 4}-Q{k % 4 + 1}"
         if bin_spec == "month":
             return f"{k // 12}-{k % 12 + 1:02d}"
-        iso = date.fromordinal(k * 7).isocalendar()
+        iso = date.fromordinal(k * 7 + 1).isocalendar()  # ordinal 1 (0001-01-01) is a Monday
         return f"{iso[0]}-W{iso[1]:02d}"
 
     keys = [key(d) for d in dates]
@@ -369,10 +371,20 @@ def time_bins(dates: list[date], bin_spec: str) -> tuple[list[int], list[str]]:
 
 
 def clean(docs: list[Document], bin_spec: str = "year", stem: bool = False, phrases: bool = True,
-          extra_stopwords: list[str] | None = None, min_tokens: int = 3) -> Corpus:
-    """Tokens, stop words, optional Porter stemming and gensim bigram phrases, time bins; records what was dropped."""
+          extra_stopwords: list[str] | None = None, min_tokens: int = 3, date_from: str = "",
+          date_to: str = "") -> Corpus:
+    """Tokens, stop words, optional Porter stemming and gensim bigram phrases, time bins; records what was dropped.
+
+    date_from / date_to (ISO dates, inclusive, '' for open) keep a time window.
+    """
     if not docs:
         raise UserInputError("the corpus is empty: no documents were read")
+    window = []
+    for name, value in (("date_from", date_from), ("date_to", date_to)):
+        parsed = parse_date(value) if value else None
+        if value and parsed is None:
+            raise UserInputError(f"{name} must be an ISO date like 2026-01-12, got {value!r}")
+        window.append(parsed)
     stop = _stopwords(extra_stopwords or [])
     stem_fn = stemmer() if stem else None
     dropped: Counter = Counter()
@@ -389,6 +401,10 @@ def clean(docs: list[Document], bin_spec: str = "year", stem: bool = False, phra
         reason = None
         if d.date is None:
             reason = "no parseable date"
+        elif window[0] and d.date < window[0]:
+            reason = "before date_from"
+        elif window[1] and d.date > window[1]:
+            reason = "after date_to"
         elif len(toks) < min_tokens:
             reason = f"fewer than {min_tokens} tokens after cleaning"
         if reason:

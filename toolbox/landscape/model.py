@@ -19,7 +19,7 @@ COHERENCES = ("c_v", "c_npmi", "u_mass", "c_uci")
 class LdaSettings:
     passes: int = 10
     iterations: int = 100
-    chunksize: int = 2000
+    chunksize: int = 256        # online VB updates every chunk: small chunks converge in fewer passes
     alpha: str = "symmetric"
     engine: str = "multicore"   # multicore | single
     workers: int = 0            # LdaMulticore workers; 0 = cores - 1 (at least 1)
@@ -59,22 +59,32 @@ def _workers(requested: int) -> int:
     return requested if requested > 0 else max(1, default_workers() - 1)
 
 
-def fit_lda(bow, dictionary, k: int, seed: int, settings: LdaSettings, eta=None):
-    """gensim LdaMulticore / LdaModel with K topics; eta is None (symmetric 1/K) or a [K, V] prior matrix."""
+def fit_lda(bow, dictionary, k: int, seed: int, settings: LdaSettings, eta=None, init_boost=None):
+    """gensim LdaMulticore / LdaModel with K topics; eta is None (symmetric 1/K) or a [K, V] prior matrix.
+
+    init_boost [K, V] is added to the initial variational topic-word statistics before training (the seeded
+    initialisation of the aspect model: with online VB a prior alone is swamped by the counts [R]).
+    """
     from gensim.models import LdaModel, LdaMulticore
 
     if k < 2:
         raise UserInputError(f"the number of topics must be at least 2, got {k}")
-    common = dict(corpus=bow, id2word=dictionary, num_topics=k, passes=settings.passes,
+    common = dict(corpus=None, id2word=dictionary, num_topics=k, passes=settings.passes,
                   iterations=settings.iterations, chunksize=settings.chunksize, random_state=seed, eta=eta,
                   eval_every=None)
     if settings.engine == "multicore":
         if settings.alpha == "auto":
             raise UserInputError("alpha='auto' needs engine='single' (LdaMulticore cannot learn alpha)")
-        return LdaMulticore(workers=_workers(settings.workers), alpha=settings.alpha, **common)
-    if settings.engine == "single":
-        return LdaModel(alpha=settings.alpha, update_every=1, **common)
-    raise UserInputError(f"engine must be multicore or single, got {settings.engine!r}")
+        lda = LdaMulticore(workers=_workers(settings.workers), alpha=settings.alpha, **common)
+    elif settings.engine == "single":
+        lda = LdaModel(alpha=settings.alpha, update_every=1, **common)
+    else:
+        raise UserInputError(f"engine must be multicore or single, got {settings.engine!r}")
+    if init_boost is not None:
+        lda.state.sstats += init_boost
+        lda.sync_state()
+    lda.update(bow)
+    return lda
 
 
 def infer(lda, bow, slices: np.ndarray, n_slices: int, chunk: int = 2000) -> tuple[np.ndarray, np.ndarray]:
@@ -92,17 +102,27 @@ def infer(lda, bow, slices: np.ndarray, n_slices: int, chunk: int = 2000) -> tup
     return theta, counts
 
 
-def perplexity(lda, bow) -> float:
-    """Per-word perplexity exp(-bound / N) from gensim's variational bound (natural log) on the given corpus."""
-    return float(math.exp(-lda.log_perplexity(bow)))
+def perplexity(phi: np.ndarray, theta: np.ndarray, bow) -> float:
+    """Per-word perplexity exp(-sum_d sum_v n_dv ln(sum_k theta_dk phi_kv) / N) of the point estimates.
+
+    Computed here rather than from gensim's bound, whose Dirichlet terms are wrong for a matrix eta (it sums eta
+    over all topics), so seeded and unseeded models are compared on equal terms.
+    """
+    loglik, n = 0.0, 0
+    for d, doc in enumerate(bow):
+        if doc:
+            ids, cts = np.array(doc).T
+            loglik += float(cts @ np.log(theta[d] @ phi[:, ids] + 1e-300))
+            n += int(cts.sum())
+    return float(math.exp(-loglik / n)) if n else float("nan")
 
 
 def fit(bow, dictionary, k: int, seed: int, settings: LdaSettings, slices: np.ndarray, n_slices: int,
-        eta=None) -> FittedModel:
-    lda = fit_lda(bow, dictionary, k, seed, settings, eta)
+        eta=None, init_boost=None) -> FittedModel:
+    lda = fit_lda(bow, dictionary, k, seed, settings, eta, init_boost)
     theta, counts = infer(lda, bow, slices, n_slices)
-    return FittedModel(lda=lda, phi=lda.get_topics().astype(np.float64), theta=theta, slice_counts=counts,
-                       perplexity=perplexity(lda, bow))
+    phi = lda.get_topics().astype(np.float64)
+    return FittedModel(lda=lda, phi=phi, theta=theta, slice_counts=counts, perplexity=perplexity(phi, theta, bow))
 
 
 def coherence(lda, texts, dictionary, bow, measure: str) -> float:
@@ -135,7 +155,7 @@ def _sweep_task(task) -> dict:
     """One K of the coherence sweep (a top-level function of its task, so every executor backend agrees)."""
     k, seed, bow, dictionary, texts, settings, measures = task
     lda = fit_lda(bow, dictionary, k, seed, settings)
-    row = {"k": k, "perplexity": perplexity(lda, bow)}
+    row = {"k": k}
     for m in measures:
         row[m] = coherence(lda, texts, dictionary, bow, m)
     return row

@@ -2,7 +2,7 @@
 
 Mixing acts on a [K, M] matrix whose rows are the K samples mixed together (the batch axis by default):
     optimal Q  (paper eq. 19):  out_i = (x_i + sum_j x_j) / (K + 1)         i.e. (I + Q*) x, Q* = -k/(k+1) I + 11'/(k+1)
-    circulant  (paper eq. 17):  out_i = (1 - alpha) x_i + alpha x_{i+1 mod K} i.e. (I + alpha (P - I)) x
+    circulant  (paper eq. 17):  out_i = x_i + alpha (x_{i+1 mod K} - x_i)   i.e. (I + alpha (P - I)) x
 Both are O(K M) without a K x K matrix. Gaussian and impulse draws are keyed Philox streams: element j of the sample
 with key k uses draw (j mod 4) of counter (k, j div 4), so a sample's noise never depends on its batch.
 
@@ -23,7 +23,7 @@ def mix_optimal_reference(x: torch.Tensor) -> torch.Tensor:
 
 
 def mix_circulant_reference(x: torch.Tensor, alpha: float, shift: int = 1) -> torch.Tensor:
-    return (1.0 - alpha) * x + alpha * torch.roll(x, -shift, dims=0)
+    return x + alpha * (torch.roll(x, -shift, dims=0) - x)
 
 
 def keyed_normal_reference(seed: int, stream: int, keys: torch.Tensor, m: int) -> torch.Tensor:

@@ -221,12 +221,14 @@ def attach_noise(module: torch.nn.Module, spec: NoiseSpec, layout: str, prefix_t
 def noise_site(model: torch.nn.Module, layer: int) -> tuple[torch.nn.Module, str, int]:
     """(module, layout, prefix tokens) of site `layer`: 0..depth-1 the blocks (negative counts from the end),
     depth the head's input (penultimate features). Works for the built-in models and for timm ViTs / ResNets."""
-    if hasattr(model, "blocks"):  # ViT (built-in or timm): the attention input of block `layer`
-        blocks, layout, prefix = model.blocks, "tokens", int(getattr(model, "num_prefix_tokens", 1))
-        sites = [b.attn for b in blocks]
+    if hasattr(model, "blocks") and all(hasattr(b, "attn") for b in model.blocks):
+        # ViT (built-in or timm): the attention input (after norm1) of block `layer`
+        sites, layout, prefix = [b.attn for b in model.blocks], "tokens", int(getattr(model, "num_prefix_tokens", 1))
+    elif hasattr(model, "blocks"):  # built-in CNN: the residual block inputs
+        sites, layout, prefix = list(model.blocks), "conv", 0
     elif hasattr(model, "layer4"):  # timm / torchvision ResNet: residual block inputs, in order
-        blocks = [blk for stage in (model.layer1, model.layer2, model.layer3, model.layer4) for blk in stage]
-        sites, layout, prefix = blocks, "conv", 0
+        sites = [blk for stage in (model.layer1, model.layer2, model.layer3, model.layer4) for blk in stage]
+        layout, prefix = "conv", 0
     else:
         raise UserInputError(f"no known noise sites on a {type(model).__name__}; use attach_noise on a module")
     depth = len(sites)

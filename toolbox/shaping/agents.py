@@ -11,7 +11,8 @@ step order is identical to updating online.
              samples (beta > 0 optimistic, beta -> 0 Bayesian, beta < 0 robust).
 - psrl       Osband, Russo & Van Roy 2013: sample (P, R) from the posterior, act greedily on it.
 - ucbvi      Azar, Osband & Munos 2017, UCBVI-CH: bonus 7 H L / sqrt(N), L = ln(5 S A T / delta), Q clipped at
-             the largest remaining return and at its previous value.
+             the largest remaining return and at its previous value. 'ucbvi:simplified=1' uses rlberry's
+             simplified bonus (H - h) / sqrt(N) instead (times bonus_scale in both cases).
 - ucrl2      Jaksch, Ortner & Auer 2010 confidence sets (reward + sqrt(7 ln(2SAt/delta) / 2N), L1 ball
              sqrt(14 S ln(2At/delta) / N)) with extended value iteration by backward induction, replanned every
              episode (the episodic reading used by Azar et al.).
@@ -21,12 +22,10 @@ step order is identical to updating online.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import logsumexp
-
 from toolbox.core.errors import UserInputError
 from toolbox.shaping import native
 from toolbox.shaping.dirichlet import Posterior
-from toolbox.shaping.mdp import boltzmann_policy, greedy_policy, soft_value
+from toolbox.shaping.mdp import boltzmann_policy, greedy_policy, logsumexp, soft_value
 
 
 def certainty_equivalent(x: np.ndarray, beta: float, weights: np.ndarray | None = None, axis: int = 0):
@@ -65,7 +64,6 @@ class ThermoExplorer(Agent):
             raise UserInputError("thermo needs temperature > 0, eta >= 0 and samples >= 1")
         self.T, self.eta, self.beta, self.samples = temperature, eta, beta, int(samples)
         self.prior = np.full((self.S, self.A), 1.0 / self.A)
-        self.last_free_energy = np.nan
 
     def shaped_reward(self) -> np.ndarray:
         """r~(s,a) = r_bar(s,a) + eta * (I(theta; s') + I(mu; r)): the informational benefit (notes A2.3)."""
@@ -73,16 +71,15 @@ class ThermoExplorer(Agent):
         return self.posterior.mean_R() + self.eta * (ledger["epistemic"] + ledger["reward_epistemic"])
 
     def plan(self) -> np.ndarray:
-        bonus_reward = self.shaped_reward()
+        shaped = self.shaped_reward()
         if self.beta == 0:
-            Q, V = native.backward_induction(bonus_reward, self.posterior.mean_P(), self.H, self.T, self.prior)
+            Q, _ = native.backward_induction(shaped, self.posterior.mean_P(), self.H, self.T, self.prior)
         else:
-            Q, V = self._generalised_backup(bonus_reward)
-        self.last_free_energy = -float(V[0, 0])
+            Q = self._generalised_backup(shaped)
         return boltzmann_policy(Q, self.T, self.prior)
 
-    def _generalised_backup(self, shaped: np.ndarray):
-        """Grau-Moya et al. 2016: Q_h = CE_beta over posterior samples of r~ + P_theta V_{h+1}."""
+    def _generalised_backup(self, shaped: np.ndarray) -> np.ndarray:
+        """Grau-Moya et al. 2016: Q_h = CE_beta over posterior samples of r~ + P_theta V_{h+1}; returns Q."""
         Ps = self.posterior.sample_P(self.rng, self.samples)
         Rs = shaped + (self.posterior.sample_R(self.rng, self.samples) - self.posterior.mean_R())
         log_prior = np.log(self.prior)
@@ -91,7 +88,7 @@ class ThermoExplorer(Agent):
         for h in range(self.H - 1, -1, -1):
             Q[h] = certainty_equivalent(Rs + Ps @ V[h + 1], self.beta)
             V[h] = soft_value(Q[h], self.T, log_prior)
-        return Q, V
+        return Q
 
 
 class PSRL(Agent):
@@ -102,9 +99,9 @@ class PSRL(Agent):
 
 
 class UCBVI(Agent):
-    def __init__(self, *args, delta: float = 0.1, bonus_scale: float = 1.0, **kw):
+    def __init__(self, *args, delta: float = 0.1, bonus_scale: float = 1.0, simplified: float = 0.0, **kw):
         super().__init__(*args, **kw)
-        self.delta, self.bonus_scale = delta, bonus_scale
+        self.delta, self.bonus_scale, self.simplified = delta, bonus_scale, bool(simplified)
         self.v_max = (self.H - np.arange(self.H, dtype=np.float64))[:, None, None]  # largest return from step h
         self.Q = np.broadcast_to(self.v_max, (self.H, self.S, self.A)).copy()
 
@@ -112,11 +109,11 @@ class UCBVI(Agent):
         post = self.posterior
         n = np.maximum(post.visits, 1.0)
         L = np.log(5 * self.S * self.A * self.K * self.H / self.delta)
-        bonus = self.bonus_scale * 7 * self.H * L / np.sqrt(n)
         P_hat, R_hat = post.counts / n[..., None], post.reward_sum / n
         V = np.zeros(self.S)
         for h in range(self.H - 1, -1, -1):
-            q = np.where(post.visits > 0, R_hat + bonus + P_hat @ V, np.inf)
+            width = self.v_max[h] if self.simplified else 7 * self.H * L
+            q = np.where(post.visits > 0, R_hat + self.bonus_scale * width / np.sqrt(n) + P_hat @ V, np.inf)
             self.Q[h] = np.minimum(self.Q[h], np.minimum(q, self.v_max[h]))
             V = self.Q[h].max(-1)
         return greedy_policy(self.Q, self.rng)
@@ -219,7 +216,8 @@ def parse_agent(spec: str) -> tuple[str, dict[str, float]]:
 def make_agent(spec: str, n_states: int, n_actions: int, horizon: int, episodes: int,
                rng: np.random.Generator, prior_mass: float = 1.0) -> Agent:
     name, params = parse_agent(spec)
+    params.setdefault("prior_mass", prior_mass)
     try:
-        return AGENTS[name](n_states, n_actions, horizon, episodes, rng, prior_mass=prior_mass, **params)
+        return AGENTS[name](n_states, n_actions, horizon, episodes, rng, **params)
     except TypeError as exc:
         raise UserInputError(f"agent {spec!r}: {exc}") from None

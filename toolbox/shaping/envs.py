@@ -148,10 +148,10 @@ def sample_episode(mdp: TabularMDP, policy: np.ndarray, rng: np.random.Generator
     cum_pi = np.cumsum(policy, axis=-1)
     u = rng.random((H, 3))
     states, actions, next_states = (np.empty(H, dtype=np.int64) for _ in range(3))
-    s = int(np.searchsorted(np.cumsum(mdp.start), u[0, 0] * mdp.start.sum(), side="right"))
+    s = int(np.cumsum(mdp.start).searchsorted(u[0, 0] * mdp.start.sum(), side="right"))
     for h in range(H):
-        a = min(int(np.searchsorted(cum_pi[h, s], u[h, 1] * cum_pi[h, s, -1], side="right")), mdp.n_actions - 1)
-        s2 = min(int(np.searchsorted(cum_P[s, a], u[h, 2] * cum_P[s, a, -1], side="right")), mdp.n_states - 1)
+        a = min(int(cum_pi[h, s].searchsorted(u[h, 1] * cum_pi[h, s, -1], side="right")), mdp.n_actions - 1)
+        s2 = min(int(cum_P[s, a].searchsorted(u[h, 2] * cum_P[s, a, -1], side="right")), mdp.n_states - 1)
         states[h], actions[h], next_states[h] = s, a, s2
         s = s2
     rewards = mdp.R[states, actions]

@@ -1,4 +1,4 @@
-"""Dispatch of the soft/hard backward induction to the C++ kernel (csrc/cpu/shaping_cpu.cpp), the CUDA kernel
+"""Dispatch of the soft/hard backward induction (and policy evaluation) to the C++ kernel (csrc/cpu/shaping_cpu.cpp), the CUDA kernel
 (csrc/cuda/shaping_cuda.cu, one block per MDP, for torch tensors on a GPU) or the numpy reference."""
 from __future__ import annotations
 
@@ -8,6 +8,11 @@ from toolbox.core import dispatch
 from toolbox.core import native as core_native
 from toolbox.core.errors import UserInputError
 from toolbox.shaping import mdp
+
+
+def available() -> bool:
+    """The C++ kernel is built (a build without this area's sources falls back to the reference)."""
+    return dispatch.use_native() and hasattr(core_native.module(), "shaping_backward_induction")
 
 
 def _log_prior(prior, shape) -> np.ndarray:
@@ -26,7 +31,7 @@ def backward_induction(R, P, horizon: int, temperature: float = 0.0, prior=None)
         raise UserInputError(f"R must be [..., S, A] and P [..., S, A, S]; got {R.shape} and {P.shape}")
     if temperature < 0 or horizon < 1:
         raise UserInputError("temperature must be >= 0 and the horizon >= 1")
-    if not dispatch.use_native():
+    if not available():
         return mdp.backward_induction(R, P, horizon, temperature, prior)
     batch, (S, A) = R.shape[:-2], R.shape[-2:]
     flat_R = np.ascontiguousarray(R.reshape(-1, S, A))
@@ -35,6 +40,18 @@ def backward_induction(R, P, horizon: int, temperature: float = 0.0, prior=None)
     Q, V = core_native.module().shaping_backward_induction(flat_R, flat_P, log_prior, int(horizon),
                                                            float(temperature))
     return Q.reshape(*batch, horizon, S, A), V.reshape(*batch, horizon + 1, S)
+
+
+def policy_evaluation(R, P, policy, temperature: float = 0.0, prior=None) -> np.ndarray:
+    """V^pi [H+1, S] (gamma = 1) as `mdp.policy_evaluation`, by the native kernel when it is built."""
+    if not available() or not hasattr(core_native.module(), "shaping_policy_evaluation"):
+        return mdp.policy_evaluation(R, P, policy, temperature, prior)
+    R = np.ascontiguousarray(R, dtype=np.float64)
+    S, A = R.shape
+    policy = np.ascontiguousarray(policy, dtype=np.float64)
+    return core_native.module().shaping_policy_evaluation(
+        R[None], np.ascontiguousarray(P, dtype=np.float64)[None], policy[None], _log_prior(prior, (S, A)),
+        float(temperature))[0]
 
 
 def backward_induction_torch(R, P, horizon: int, temperature: float = 0.0, prior=None):

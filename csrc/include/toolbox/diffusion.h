@@ -39,12 +39,11 @@ struct LangevinParams {
   int64_t total_particles;  // particle-axis length of the snapshot array
 };
 
-// Standard normal j of (particle, step): normal (j mod 4) of Philox counter (particle, step * 2^32 + j / 4).
-TOOLBOX_HD double langevin_normal(const LangevinParams& p, int64_t particle, int64_t step, int64_t j, double z[4]) {
-  if ((j & 3) == 0)
-    philox_normal4(p.seed, p.stream, static_cast<uint64_t>(particle),
-                   (static_cast<uint64_t>(step) << 32) | static_cast<uint64_t>(j >> 2), z);
-  return z[j & 3];
+// The particle's k-th standard normal (k = step * d + j for coordinate j): normal k mod 4 of Philox counter
+// (particle, k / 4). Called with k = 0, 1, 2, ... in order, so z[4] caches the current block of four.
+TOOLBOX_HD double langevin_normal(const LangevinParams& p, int64_t particle, uint64_t k, double z[4]) {
+  if ((k & 3) == 0) philox_normal4(p.seed, p.stream, static_cast<uint64_t>(particle), k >> 2, z);
+  return z[k & 3];
 }
 
 // log p_t(x); writes score(x, t) = grad log p_t(x) into out[d]. One pass over the components (online softmax).
@@ -117,6 +116,7 @@ TOOLBOX_HD void langevin_particle(const GmmParams& g, const LangevinParams& p, i
   const double noise = p.direction == kFlow ? 0.0 : sqrt(2.0 * p.h);
   const double decay = exp(-p.h), ou_noise = sqrt(1.0 - exp(-2.0 * p.h));
   double z[4];
+  uint64_t k = 0;  // index of the next normal
   for (int64_t j = 0; j < d; ++j) b.x[j] = x_io[j];
   double t = p.t_start;
   double logp = langevin_drift(g, p.direction, b.x, t, b.f);
@@ -130,15 +130,17 @@ TOOLBOX_HD void langevin_particle(const GmmParams& g, const LangevinParams& p, i
     const double t_next = p.t_start + sign * p.h * static_cast<double>(step + 1);
     if (p.scheme == kExactOU) {  // X' = e^-h X + sqrt(1 - e^-2h) xi (forward only)
       for (int64_t j = 0; j < d; ++j)
-        b.dx[j] = (decay - 1.0) * b.x[j] + ou_noise * langevin_normal(p, particle, step, j, z);
+        b.dx[j] = (decay - 1.0) * b.x[j] + ou_noise * langevin_normal(p, particle, k++, z);
     } else if (p.scheme == kHeun) {  // predictor with the step's noise, trapezoid drift corrector, same noise
       for (int64_t j = 0; j < d; ++j)
-        b.xt[j] = b.x[j] + b.f[j] * p.h + noise * langevin_normal(p, particle, step, j, z);
+        b.xt[j] = b.x[j] + b.f[j] * p.h + (noise > 0.0 ? noise * langevin_normal(p, particle, k++, z) : 0.0);
       langevin_drift(g, p.direction, b.xt, t_next, b.dx);
       for (int64_t j = 0; j < d; ++j)
         b.dx[j] = 0.5 * (b.f[j] + b.dx[j]) * p.h + (b.xt[j] - b.x[j] - b.f[j] * p.h);
+    } else if (p.direction == kFlow) {  // Euler step of the probability-flow ODE (no noise)
+      for (int64_t j = 0; j < d; ++j) b.dx[j] = b.f[j] * p.h;
     } else {  // Euler-Maruyama
-      for (int64_t j = 0; j < d; ++j) b.dx[j] = b.f[j] * p.h + noise * langevin_normal(p, particle, step, j, z);
+      for (int64_t j = 0; j < d; ++j) b.dx[j] = b.f[j] * p.h + noise * langevin_normal(p, particle, k++, z);
     }
     double work_in = 0.0;
     for (int64_t j = 0; j < d; ++j) {

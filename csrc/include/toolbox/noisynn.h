@@ -1,6 +1,6 @@
 // NoisyNN noise kernels (Yu et al., arXiv 2309.10625) on a row-major [K, M] matrix whose K rows are mixed together.
 //   optimal Q (eq. 19):  out_i = (x_i + sum_j x_j) / (K + 1)                  O(K M), no K x K matrix
-//   circulant (eq. 17):  out_i = (1 - alpha) x_i + alpha x_{(i + shift) mod K}   shift -1 gives the adjoint
+//   circulant (eq. 17):  out_i = x_i + alpha (x_{(i + shift) mod K} - x_i)    shift -1 gives the adjoint
 //   gaussian:            out = x + shift + scale * z,  z = Philox normal (key_b, j / 4)[j % 4] of (seed, stream)
 //   impulse:             u = Philox uniform likewise; u < p/2 -> salt, u > 1 - p/2 -> pepper; kept = 1 elsewhere
 // Keyed draws make a sample's noise independent of its batch; CPU and CUDA draw identical bits.

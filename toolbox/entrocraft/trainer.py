@@ -1,0 +1,536 @@
+"""`train-rl`: RL fine-tuning of a causal LM on verifiable rewards with Entrocraft's entropy-band control.
+
+One step (Alg. 1 of Li et al. around a PPO/GRPO learner, as in verl):
+  1. draw prompts (a pure function of seed and step) and G rollouts each with temperature / top-p;
+  2. reward +1 / -1 from the verifier; recompute old log-probs and per-token entropies with the learner (fused kernel);
+  3. batch entropy H (token-mean, or seq-mean) and the band [h_low(t), h_high(t)] -> mode m;
+  4. advantages (GRPO / RLOO / REINFORCE++ / GSPO) and the control: Entrocraft keeps rollouts with m*A >= 0 and
+     trains on them only, normalised by their token count (Eq. 5); the baselines change the loss or the advantages;
+  5. PPO-clip epochs over minibatches with a low-variance KL (k3) to the frozen reference.
+Every `eval_every` updates: mean@n, pass@k and distinct-correct@n on held-out prompts at two temperatures.
+Every `ckpt_every` updates a checkpoint; `resume=True` continues from the last one with identical results.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import io
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from toolbox.core.errors import UserInputError
+from toolbox.core.executor import map_tasks
+from toolbox.core.io import atomic_write_bytes, write_csv, write_json
+from toolbox.core.rng import numpy_generator
+from toolbox.entrocraft import advantages as adv_mod
+from toolbox.entrocraft.control import (FILTER_MODES, BandSchedule, band_warning, batch_entropy, controller_mode,
+                                        entrocraft_filter, load_knots_csv, parse_knots, release_advantages,
+                                        tracking_error)
+from toolbox.entrocraft.fused_entropy import row_entropy
+from toolbox.entrocraft.model import CharTokenizer, GPTConfig, TinyGPT, load_hf, pad_prompts, sample
+from toolbox.entrocraft.passk import evaluate_samples
+from toolbox.entrocraft.tasks import Task, make_task, sample_indices
+
+CONTROLS = ("none", "entrocraft", "entropy-loss", "clip-higher", "clip-cov", "kl-cov", "w-reinforce", "entropic")
+
+
+@dataclass
+class TrainConfig:
+    task: str = "countdown"
+    prompts: str = ""                 # JSONL for task = jsonl
+    verifier: str = "exact"           # exact | module:function
+    test_fraction: float = 0.2
+    split_seed: int = 0
+    model: str = ""                   # a local Hugging Face folder; empty = the built-in GPT
+    d_model: int = 64
+    n_layer: int = 2
+    n_head: int = 4
+    sft_steps: int = 150              # supervised warm start on one solution per train instance
+    sft_batch: int = 128
+    sft_lr: float = 3e-3
+    steps: int = 200
+    prompts_per_step: int = 64
+    group_size: int = 8
+    temperature: float = 1.0
+    top_p: float = 1.0
+    lr: float = 1e-3
+    ppo_epochs: int = 2
+    minibatches: int = 2
+    clip_low: float = 0.2
+    clip_high: float = 0.2
+    kl_coef: float = 1e-3             # low-variance KL loss [P Table 4]
+    reward_correct: float = 1.0
+    reward_wrong: float = -1.0
+    estimator: str = "grpo"
+    control: str = "entrocraft"
+    filter_mode: str = "paper"        # paper (Alg. 1) | release (the authors' code: RAFT++/NSR out of band)
+    entropy_aggregation: str = "token-mean"
+    schedule: str = "linear"          # constant | linear | cosine | piecewise | csv
+    band_start: list[float] = field(default_factory=lambda: [0.6, 0.7])
+    band_end: list[float] = field(default_factory=lambda: [0.4, 0.5])
+    band_knots: str = ""              # piecewise: "step:low:high,..."
+    band_csv: str = ""                # csv: columns step,h_low,h_high
+    band_relative: bool = False       # band edges are multiples of the post-warm-start entropy H0
+    entropy_coef: float = 0.003       # entropy-loss baseline
+    clip_higher: float = 0.28         # Clip-Higher's eps_high (DAPO)
+    clip_cov_ratio: float = 2e-4
+    clip_cov_lb: float = 1.0
+    clip_cov_ub: float = 5.0
+    clip_cov_ppo_clip: float = 1.0    # Clip-Cov / KL-Cov runs set the PPO clip to 1.0
+    kl_cov_ratio: float = 2e-4
+    kl_cov_coef: float = 1.0
+    w_reinforce_weight: float = 0.1
+    entropic_target: float = 0.5
+    entropic_kp: float = 1.0
+    entropic_ki: float = 0.01
+    gspo_clip_low: float = 3e-4
+    gspo_clip_high: float = 4e-4
+    eval_every: int = 25
+    eval_prompts: int = 256
+    eval_n: int = 16
+    eval_temperatures: list[float] = field(default_factory=lambda: [1.0, 0.6])
+    eval_top_p: float = 1.0
+    ckpt_every: int = 25
+    keep_checkpoints: int = 3
+    rollout_backend: str = "serial"   # serial | process | ray (through toolbox.core.executor.map_tasks)
+    rollout_shards: int = 1
+    threads: int = 1                  # torch CPU threads (tiny models run best on one; 0 = torch's default)
+
+
+def validate(cfg: TrainConfig) -> None:
+    checks = [
+        (cfg.estimator in adv_mod.ESTIMATORS, f"estimator must be one of {', '.join(adv_mod.ESTIMATORS)}"),
+        (cfg.control in CONTROLS, f"control must be one of {', '.join(CONTROLS)}"),
+        (cfg.filter_mode in FILTER_MODES, f"filter_mode must be one of {', '.join(FILTER_MODES)}"),
+        (cfg.steps > 0 and cfg.prompts_per_step > 0, "steps and prompts_per_step must be positive"),
+        (cfg.group_size >= 2, "group_size must be at least 2"),
+        (cfg.ppo_epochs >= 1 and cfg.minibatches >= 1, "ppo_epochs and minibatches must be at least 1"),
+        (cfg.eval_every > 0 and cfg.ckpt_every > 0, "eval_every and ckpt_every must be positive"),
+        (cfg.eval_n >= 1 and cfg.eval_prompts >= 1, "eval_n and eval_prompts must be at least 1"),
+        (len(cfg.band_start) == 2 and len(cfg.band_end) == 2, "band_start and band_end are [low, high] pairs"),
+        (cfg.rollout_shards >= 1, "rollout_shards must be at least 1"),
+        (cfg.lr > 0 and cfg.sft_lr > 0, "learning rates must be positive"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise UserInputError(message)
+
+
+def make_schedule(cfg: TrainConfig) -> BandSchedule:
+    knots = ()
+    if cfg.schedule == "piecewise":
+        knots = parse_knots(cfg.band_knots)
+    elif cfg.schedule == "csv":
+        if not cfg.band_csv:
+            raise UserInputError("schedule csv needs band_csv=FILE (columns step,h_low,h_high)")
+        knots = load_knots_csv(cfg.band_csv)
+    return BandSchedule(cfg.schedule, tuple(cfg.band_start), tuple(cfg.band_end), cfg.steps, knots)
+
+
+# ----------------------------------------------------------------------------------------------------------- rollouts
+@dataclass
+class RolloutRequest:
+    """One shard of rollout generation, self-contained so an executor worker (process / Ray) can run it."""
+
+    model_config: GPTConfig | None
+    model_path: str
+    state: dict
+    prompt_ids: torch.Tensor
+    max_new: int
+    eos_id: int
+    pad_id: int
+    temperature: float
+    top_p: float
+    seed: int
+
+
+def _shard_seed(seed: int, *stream: int) -> int:
+    return int(numpy_generator(seed, *stream).integers(0, 2**62))
+
+
+def generate_rollouts(req: RolloutRequest) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rebuild the policy from its weights and sample the shard (the executor-side entry point)."""
+    policy = TinyGPT(req.model_config) if req.model_config is not None else load_hf(req.model_path)[0]
+    policy.load_state_dict(req.state)
+    return _sample_shard(policy.eval(), req)
+
+
+def _sample_shard(policy, req: RolloutRequest):
+    gen = torch.Generator().manual_seed(req.seed)
+    return sample(policy, req.prompt_ids, req.max_new, req.eos_id, req.pad_id, req.temperature, req.top_p, gen)
+
+
+def _pad_right(t: torch.Tensor, width: int, value) -> torch.Tensor:
+    return torch.nn.functional.pad(t, (0, width - t.shape[1]), value=value)
+
+
+# ------------------------------------------------------------------------------------------------------- the trainer
+class Trainer:
+    def __init__(self, cfg: TrainConfig, out: Path, log: Callable[[str], None] = print, seed: int = 0):
+        validate(cfg)
+        self.cfg, self.out, self.log, self.seed = cfg, Path(out), log, seed
+        self.task: Task = make_task(cfg.task, cfg.test_fraction, cfg.split_seed, cfg.prompts or None, cfg.verifier)
+        self.schedule = make_schedule(cfg)
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(seed)
+        if cfg.model:
+            self.policy, self.tok = load_hf(cfg.model)
+            self.model_config = None
+        else:
+            self.tok = CharTokenizer(self.task.alphabet)
+            self.model_config = GPTConfig(self.tok.vocab_size, self.prompt_len + self.task.max_answer_len + 1,
+                                          cfg.d_model, cfg.n_layer, cfg.n_head)
+            self.policy = TinyGPT(self.model_config)
+        self.reference = None
+        self.optimizer = None
+        self.alpha_state = 0.0
+        self.h0 = float("nan")
+        self.metrics: list[dict] = []
+        self.evals: list[dict] = []
+        self.eval_set = self.task.test[: cfg.eval_prompts]
+
+    @property
+    def prompt_len(self) -> int:
+        return max(len(self.tok.encode_prompt(i.prompt)) for i in self.task.train + self.task.test)
+
+    @property
+    def max_new(self) -> int:
+        return self.task.max_answer_len + 1
+
+    def band(self, step: int) -> tuple[float, float]:
+        low, high = self.schedule.band(step)
+        return (low * self.h0, high * self.h0) if self.cfg.band_relative else (low, high)
+
+    # ----------------------------------------------------------------------------------------------- sequences
+    def _prompt_tensor(self, instances) -> torch.Tensor:
+        return pad_prompts([self.tok.encode_prompt(i.prompt) for i in instances], self.prompt_len, self.tok.pad_id)
+
+    def rollouts(self, prompt_ids: torch.Tensor, temperature: float, top_p: float, seed: int, stream: int):
+        """Sample every row of prompt_ids once, in `rollout_shards` shards seeded by (seed, stream, shard)."""
+        shards = torch.tensor_split(prompt_ids, min(self.cfg.rollout_shards, prompt_ids.shape[0]))
+        state = {k: v.detach().clone() for k, v in self.policy.state_dict().items()} \
+            if self.cfg.rollout_backend != "serial" else {}
+        reqs = [RolloutRequest(self.model_config, self.cfg.model, state, s, self.max_new, self.tok.eos_id,
+                               self.tok.pad_id, temperature, top_p, _shard_seed(seed, stream, i))
+                for i, s in enumerate(shards)]
+        self.policy.eval()
+        if self.cfg.rollout_backend == "serial":
+            parts = [_sample_shard(self.policy, r) for r in reqs]
+        else:
+            parts = map_tasks(generate_rollouts, reqs, backend=self.cfg.rollout_backend)
+        width = max(p[0].shape[1] for p in parts)
+        seq = torch.cat([_pad_right(p[0], width, self.tok.pad_id) for p in parts])
+        mask = torch.cat([_pad_right(p[1], width - self.prompt_len, False) for p in parts])
+        return seq, mask
+
+    def answers(self, seq: torch.Tensor, mask: torch.Tensor) -> list[str]:
+        resp = seq[:, self.prompt_len:]
+        return [self.tok.decode([t for t, m in zip(row.tolist(), mrow.tolist()) if m and t != self.tok.eos_id])
+                for row, mrow in zip(resp, mask)]
+
+    def token_stats(self, policy, seq: torch.Tensor, mask: torch.Tensor, temperature: float):
+        """Per response token (flattened over the mask): entropy, log-prob of the sampled token (fused kernel)."""
+        logits = policy(seq)[:, self.prompt_len - 1:-1].float() / temperature
+        labels = seq[:, self.prompt_len:]
+        entropy, logp, _ = row_entropy(logits[mask].contiguous(), labels[mask].contiguous())
+        return entropy, logp
+
+    # ----------------------------------------------------------------------------------------------- warm start
+    def warm_start(self) -> dict:
+        """Supervised warm start: cross-entropy on one random solution per train instance."""
+        cfg = self.cfg
+        rng = numpy_generator(self.seed, 13)
+        answers = [i.solutions[rng.integers(len(i.solutions))] if i.solutions else "" for i in self.task.train]
+        data = [(i, a) for i, a in zip(self.task.train, answers) if a]
+        if not data:
+            raise UserInputError("no reference answers for the warm start; set sft_steps=0")
+        opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.sft_lr)
+        self.policy.train()
+        loss = torch.tensor(float("nan"))
+        for step in range(cfg.sft_steps):
+            idx = sample_indices(len(data), cfg.sft_batch, self.seed, 10_000_000 + step)
+            prompts = self._prompt_tensor([data[j][0] for j in idx])
+            targets = [self.tok.encode(data[j][1]) + [self.tok.eos_id] for j in idx]
+            width = max(map(len, targets))
+            resp = torch.tensor([t + [self.tok.pad_id] * (width - len(t)) for t in targets])
+            mask = torch.tensor([[k < len(t) for k in range(width)] for t in targets])
+            seq = torch.cat([prompts, resp], 1)
+            logits = self.policy(seq)[:, self.prompt_len - 1:-1]
+            loss = torch.nn.functional.cross_entropy(logits[mask], resp[mask])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return {"sft_steps": cfg.sft_steps, "sft_loss": float(loss.detach())}
+
+    # ----------------------------------------------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def evaluate(self, updates: int) -> list[dict]:
+        cfg = self.cfg
+        prompts = self._prompt_tensor(self.eval_set).repeat_interleave(cfg.eval_n, 0)
+        rows = []
+        for ti, temp in enumerate(cfg.eval_temperatures):
+            seq, mask = self.rollouts(prompts, temp, cfg.eval_top_p, self.seed, 1_000_000 + 1000 * updates + ti)
+            answers = self.answers(seq, mask)
+            correct = np.array([self.task.verify(inst, a) for inst, a in
+                                zip([i for i in self.eval_set for _ in range(cfg.eval_n)], answers)])
+            res = evaluate_samples(correct.reshape(-1, cfg.eval_n),
+                                   [answers[i:i + cfg.eval_n] for i in range(0, len(answers), cfg.eval_n)])
+            h, _ = self.token_stats(self.policy, seq, mask, 1.0)
+            row = {"updates": updates, "temperature": temp, "mean_at_n": res["mean_at_n"],
+                   "distinct_correct": res["distinct_correct"], "token_entropy": float(h.mean())}
+            row.update({f"pass@{k}": v for k, v in enumerate(res["pass_at_k"], 1)})
+            rows.append(row)
+        return rows
+
+    # ----------------------------------------------------------------------------------------------- one RL step
+    def step(self, t: int) -> dict:
+        cfg, G = self.cfg, self.cfg.group_size
+        start = time.perf_counter()
+        idx = sample_indices(len(self.task.train), cfg.prompts_per_step, self.seed, t)
+        insts = [self.task.train[j] for j in idx]
+        prompts = self._prompt_tensor(insts).repeat_interleave(G, 0)
+        seq, mask = self.rollouts(prompts, cfg.temperature, cfg.top_p, self.seed, t)
+        answers = self.answers(seq, mask)
+        ok = np.array([self.task.verify(insts[i // G], a) for i, a in enumerate(answers)])
+        rewards = np.where(ok, cfg.reward_correct, cfg.reward_wrong)
+        lengths = mask.sum(1).numpy()
+
+        with torch.no_grad():
+            self.policy.eval()
+            token_h, old_logp = self.token_stats(self.policy, seq, mask, cfg.temperature)
+            _, ref_logp = self.token_stats(self.reference, seq, mask, cfg.temperature)
+        seq_of_tok = torch.arange(seq.shape[0])[:, None].expand_as(mask)[mask]
+        h_batch = batch_entropy(token_h.numpy(), np.ones(token_h.shape[0]), seq_of_tok.numpy(), cfg.entropy_aggregation)
+        h_seq = batch_entropy(token_h.numpy(), np.ones(token_h.shape[0]), seq_of_tok.numpy(), "seq-mean")
+        low, high = self.band(t)
+        mode = controller_mode(h_batch, low, high)
+
+        # advantages and the control (Alg. 1 for Entrocraft; the published rule for each baseline)
+        keep = np.ones(len(rewards), dtype=bool)
+        alpha = float("nan")
+        if cfg.control == "w-reinforce":
+            advantage = adv_mod.w_reinforce(rewards, cfg.w_reinforce_weight)
+        elif cfg.control == "entropic":
+            alpha, self.alpha_state = adv_mod.entropic_update(self.alpha_state, h_batch, cfg.entropic_target,
+                                                              cfg.entropic_kp, cfg.entropic_ki)
+            advantage = adv_mod.entropic(rewards, alpha)
+        else:
+            advantage = adv_mod.compute(cfg.estimator, rewards, G, lengths)
+            if cfg.control == "entrocraft" and cfg.filter_mode == "paper":
+                keep = entrocraft_filter(advantage, h_batch, (low, high)).accept
+            elif cfg.control == "entrocraft":
+                advantage = release_advantages(rewards, advantage, mode)
+
+        losses = self.update(t, seq, mask, seq_of_tok, old_logp, ref_logp, advantage, keep)
+        return {"step": t, "h_low": low, "h_high": high, "entropy": h_batch, "entropy_seq_mean": h_seq,
+                "mode": mode, "accepted_fraction": float(keep.mean()), "kept": int(keep.sum()),
+                "reward": float(rewards.mean()), "accuracy": float(ok.mean()),
+                "response_length": float(lengths.mean()), "entropic_alpha": alpha, **losses,
+                "seconds": time.perf_counter() - start}
+
+    def _clip_range(self):
+        cfg = self.cfg
+        if cfg.estimator == "gspo":
+            return cfg.gspo_clip_low, cfg.gspo_clip_high
+        if cfg.control in ("clip-cov", "kl-cov"):
+            return cfg.clip_cov_ppo_clip, cfg.clip_cov_ppo_clip
+        if cfg.control == "clip-higher":
+            return cfg.clip_low, cfg.clip_higher
+        return cfg.clip_low, cfg.clip_high
+
+    def update(self, t, seq, mask, seq_of_tok, old_logp, ref_logp, advantage, keep) -> dict:
+        """PPO-clip epochs over minibatches of the kept rollouts; token-mean over kept tokens (Eq. 5's 1/|S|)."""
+        cfg = self.cfg
+        kept = np.flatnonzero(keep)
+        stats = {"pg_loss": [], "kl": [], "clip_fraction": [], "policy_entropy": []}
+        if kept.size == 0:
+            return {k: float("nan") for k in stats}
+        tok_start = np.concatenate([[0], np.cumsum(mask.sum(1).numpy())])
+        adv_t = torch.as_tensor(advantage, dtype=torch.float32)
+        gen = torch.Generator().manual_seed(_shard_seed(self.seed, 2_000_000 + t))
+        low, high = self._clip_range()
+        self.policy.train()
+        for _ in range(cfg.ppo_epochs):
+            order = kept[torch.randperm(kept.size, generator=gen).numpy()]
+            for rows in np.array_split(order, min(cfg.minibatches, kept.size)):
+                rows = np.sort(rows)
+                tok = torch.from_numpy(np.concatenate([np.arange(tok_start[r], tok_start[r + 1]) for r in rows]))
+                rows_t = torch.from_numpy(rows)
+                h, logp = self.token_stats(self.policy, seq[rows_t], mask[rows_t], cfg.temperature)
+                a = adv_t[seq_of_tok[tok]]
+                log_ratio = logp - old_logp[tok]
+                local_seq = torch.searchsorted(rows_t, seq_of_tok[tok])
+                pg, clipped = self._policy_loss(log_ratio, logp, a, local_seq, len(rows), low, high, gen)
+                kl_log = ref_logp[tok] - logp                      # low-variance KL (k3), clamped as verl
+                kl = torch.clamp(kl_log.exp() - kl_log - 1, -10, 10).mean()
+                loss = pg + cfg.kl_coef * kl
+                if cfg.control == "entropy-loss":
+                    loss = loss - cfg.entropy_coef * h.mean()
+                self.optimizer.zero_grad()
+                loss.backward()
+                self.optimizer.step()
+                for k, v in (("pg_loss", pg), ("kl", kl), ("clip_fraction", clipped), ("policy_entropy", h.mean())):
+                    stats[k].append(float(v))
+        return {k: float(np.mean(v)) for k, v in stats.items()}
+
+    def _policy_loss(self, log_ratio, logp, a, local_seq, n_seq, low, high, gen):
+        cfg = self.cfg
+        if cfg.estimator == "gspo":
+            # GSPO: s_i = exp(mean_t log ratio), per token sg[s_i] * pi / sg[pi]; seq-mean-token-mean aggregation
+            counts = torch.bincount(local_seq, minlength=n_seq).clamp_min(1).float()
+            seq_lr = torch.zeros(n_seq).index_add(0, local_seq, log_ratio.detach()) / counts
+            ratio = torch.exp(seq_lr[local_seq] + logp - logp.detach())
+            pg1, pg2 = -a * ratio, -a * torch.clamp(ratio, 1 - low, 1 + high)
+            per_tok = torch.maximum(pg1, pg2)
+            per_seq = torch.zeros(n_seq).index_add(0, local_seq, per_tok) / counts
+            return per_seq.mean(), (pg2 > pg1).float().mean()
+        ratio = log_ratio.exp()
+        pg1, pg2 = -a * ratio, -a * torch.clamp(ratio, 1 - low, 1 + high)
+        clipped = pg2 > pg1
+        if cfg.control == "clip-cov":       # verl compute_policy_loss_clip_cov
+            cov = (a - a.mean()) * (logp - logp.detach().mean())
+            cand = torch.nonzero((cov > cfg.clip_cov_lb) & (cov < cfg.clip_cov_ub) & ~clipped).flatten()
+            n_clip = max(int(cfg.clip_cov_ratio * logp.numel()), 1)
+            chosen = cand[torch.randperm(cand.numel(), generator=gen)[:n_clip]]
+            corr = torch.ones_like(logp)
+            corr[chosen] = 0.0
+            return (torch.maximum(pg1, pg2) * corr).mean(), (corr == 0).float().mean()
+        if cfg.control == "kl-cov":         # verl compute_policy_loss_kl_cov: no clip, |log ratio| on top-k cov tokens
+            cov = (a - a.mean()) * (logp.detach() - logp.detach().mean())
+            top = torch.topk(cov, max(1, int(logp.numel() * cfg.kl_cov_ratio))).indices
+            pg = pg1.clone()
+            pg[top] = pg1[top] + cfg.kl_cov_coef * log_ratio[top].abs()
+            return pg.mean(), torch.zeros(())
+        return torch.maximum(pg1, pg2).mean(), clipped.float().mean()
+
+    # ----------------------------------------------------------------------------------------------- checkpoints
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.out / "checkpoints"
+
+    def save_checkpoint(self, updates: int) -> None:
+        state = {"updates": updates, "policy": self.policy.state_dict(), "reference": self.reference.state_dict(),
+                 "optimizer": self.optimizer.state_dict(), "alpha_state": self.alpha_state, "h0": self.h0,
+                 "metrics": self.metrics, "evals": self.evals, "config": dataclasses.asdict(self.cfg),
+                 "seed": self.seed}
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        atomic_write_bytes(self.ckpt_dir / f"step_{updates:06d}.pt", buf.getvalue())
+        atomic_write_bytes(self.ckpt_dir / "latest.pt", buf.getvalue())
+        for old in sorted(self.ckpt_dir.glob("step_*.pt"))[:-self.cfg.keep_checkpoints]:
+            old.unlink()
+
+    def load_checkpoint(self) -> int:
+        path = self.ckpt_dir / "latest.pt"
+        if not path.is_file():
+            raise UserInputError(f"--resume: no checkpoint in {self.ckpt_dir}")
+        state = torch.load(path, weights_only=False)
+        if state["config"] != dataclasses.asdict(self.cfg) or state["seed"] != self.seed:
+            diff = sorted(k for k in state["config"] if state["config"][k] != dataclasses.asdict(self.cfg).get(k))
+            raise UserInputError(f"--resume: settings differ from the checkpoint ({', '.join(diff) or 'seed'})")
+        self.policy.load_state_dict(state["policy"])
+        self.reference = copy.deepcopy(self.policy)
+        self.reference.load_state_dict(state["reference"])
+        self._make_optimizer()
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.alpha_state, self.h0 = state["alpha_state"], state["h0"]
+        self.metrics, self.evals = state["metrics"], state["evals"]
+        return state["updates"]
+
+    def _make_optimizer(self):
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.cfg.lr)
+
+    # ----------------------------------------------------------------------------------------------- the run
+    def write_outputs(self) -> None:
+        write_csv(self.out / "metrics.csv", self.metrics)
+        write_csv(self.out / "eval.csv", self.evals)
+
+    def run(self, resume: bool = False, on_step: Callable[[int, dict], None] | None = None) -> dict:
+        cfg = self.cfg
+        start = time.perf_counter()
+        warm = {}
+        if resume:
+            done = self.load_checkpoint()
+            self.log(f"resumed from update {done}")
+        else:
+            warm = self.warm_start() if cfg.sft_steps > 0 else {}
+            self.reference = copy.deepcopy(self.policy).eval()
+            for p in self.reference.parameters():
+                p.requires_grad_(False)
+            self._make_optimizer()
+            self.evals = self.evaluate(0)
+            self.h0 = self._initial_entropy()
+            done = 0
+            self.save_checkpoint(0)
+        warning = band_warning(*self.band(0))
+        if cfg.control == "entrocraft" and warning:
+            self.log(f"warning: {warning}")
+        for t in range(done, cfg.steps):
+            row = self.step(t)
+            self.metrics.append(row)
+            updates = t + 1
+            if updates % cfg.eval_every == 0 or updates == cfg.steps:
+                self.evals.extend(self.evaluate(updates))
+            if updates % cfg.ckpt_every == 0 or updates == cfg.steps:
+                self.save_checkpoint(updates)
+            self.write_outputs()
+            if on_step:
+                on_step(t, row)
+        self.write_outputs()
+        return self.summary(warm, time.perf_counter() - start)
+
+    def _initial_entropy(self) -> float:
+        """H0: the batch entropy of the warm-started policy on the first step's rollouts."""
+        cfg = self.cfg
+        idx = sample_indices(len(self.task.train), cfg.prompts_per_step, self.seed, 0)
+        prompts = self._prompt_tensor([self.task.train[j] for j in idx]).repeat_interleave(cfg.group_size, 0)
+        seq, mask = self.rollouts(prompts, cfg.temperature, cfg.top_p, self.seed, 0)
+        with torch.no_grad():
+            h, _ = self.token_stats(self.policy, seq, mask, cfg.temperature)
+        return float(h.mean())
+
+    def summary(self, warm: dict, seconds: float) -> dict:
+        m = self.metrics
+        h = [r["entropy"] for r in m]
+        skip = min(len(m) // 5, 20)   # the transient: the first 20% of steps, at most 20
+        final = {r["temperature"]: r for r in self.evals if r["updates"] == self.evals[-1]["updates"]}
+        first = {r["temperature"]: r for r in self.evals if r["updates"] == 0}
+        return {"task": self.cfg.task, "control": self.cfg.control, "estimator": self.cfg.estimator,
+                "filter_mode": self.cfg.filter_mode, "seed": self.seed, "steps": len(m), "h0": self.h0,
+                "entropy_first": h[0] if h else None, "entropy_final": h[-1] if h else None,
+                "entropy_min": min(h) if h else None,
+                "tracking": tracking_error(h, [r["h_low"] for r in m], [r["h_high"] for r in m], skip),
+                "transient_steps": skip,
+                "accepted_fraction_mean": float(np.mean([r["accepted_fraction"] for r in m])) if m else None,
+                "reward_final": float(np.mean([r["reward"] for r in m[-10:]])) if m else None,
+                "eval_initial": first, "eval_final": final, "seconds": seconds, **warm}
+
+
+def train(cfg: TrainConfig, out: Path, seed: int = 0, log: Callable[[str], None] = print, resume: bool = False,
+          on_step: Callable[[int, dict], None] | None = None) -> dict:
+    """Run (or resume) one training run into `out`; writes metrics.csv, eval.csv, checkpoints, plots, summary.json."""
+    from toolbox.entrocraft.plots import plot_run
+
+    trainer = Trainer(cfg, out, log, seed)
+    summary = trainer.run(resume=resume, on_step=on_step)
+    plot_run(out, trainer.metrics, trainer.evals, title=f"{cfg.control} / {cfg.estimator} (seed {seed})")
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def _seed_run(task: tuple) -> dict:
+    cfg, folder, seed = task
+    return train(cfg, Path(folder), seed=seed, log=lambda _: None)
+
+
+def run_seeds(cfg: TrainConfig, out: Path, seeds: list[int], backend: str = "serial") -> list[dict]:
+    """One run per seed in out/seed_<s>, through the executor (serial / process / ray give identical results)."""
+    if not seeds:
+        raise UserInputError("--seeds needs at least one seed")
+    return map_tasks(_seed_run, [(cfg, str(out / f"seed_{s}"), s) for s in seeds], backend=backend)

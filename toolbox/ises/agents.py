@@ -1,0 +1,411 @@
+"""Agents for deduction games: ISES (exact, depth d), sampled / anytime ISES, SO-ISMCTS, minimax (Knuth),
+random-consistent and the exact optimal solver.
+
+Every agent sees a `State` (game, information set, history, legal actions, step, seed) and returns a `Decision`:
+the action, its score, the best alternatives with their expected gain, and how many states and actions it
+evaluated. Ties are broken as in note section 1.3: higher score, then an action that can win now (the guess of a
+secret still in I), then the lowest action index.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from toolbox.core import rng
+from toolbox.core.errors import UserInputError
+from toolbox.ises import engine
+from toolbox.ises.games import Game
+
+TIE_TOL = 1e-9
+
+
+@dataclass
+class State:
+    game: Game
+    cand: np.ndarray                       # int32 secret indices consistent with the history
+    history: list = field(default_factory=list)  # [(action, outcome), ...]
+    step: int = 0
+    seed: int = 0                          # per-episode seed (Philox key for sampling)
+
+    @property
+    def legal(self) -> np.ndarray:
+        legal = self.game.legal_actions(self.history)
+        return np.arange(self.game.n_actions, dtype=np.int32) if legal is None else legal
+
+
+@dataclass
+class Decision:
+    action: int
+    score: float = float("nan")           # E[dH] in bits (ISES) or the agent's own value
+    alternatives: list = field(default_factory=list)  # [(action, E[dH]), ...] best first
+    states_evaluated: int = 0
+    actions_evaluated: int = 0
+    info: dict = field(default_factory=dict)
+
+
+def scores(game: Game, cand: np.ndarray, actions: np.ndarray):
+    """(E[dH], largest class, classes) of `actions` over `cand`: the tabulated fast path, or the game's
+    vectorised feedback when the table is too large."""
+    table = game.table
+    if table is not None:
+        return engine.partition_scores(table, cand, actions, game.n_outcomes, game.prior)
+    sub = np.ascontiguousarray(game.feedback(actions, cand), np.uint8)
+    weights = None if game.prior is None else np.ascontiguousarray(game.prior[cand])
+    return engine.partition_scores(sub, np.arange(len(cand)), np.arange(len(actions)), game.n_outcomes, weights)
+
+
+def split(game: Game, cand: np.ndarray, action: int, outcome: int) -> np.ndarray:
+    if game.table is not None:
+        return engine.filter_set(game.table, cand, action, outcome)
+    codes = game.feedback(np.array([action]), cand)[0]
+    return cand[codes == outcome]
+
+
+def winning_mask(game: Game, cand: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """Which of `actions` guess a secret still in I (guess games; all False in query games)."""
+    if game.secret_action is None:
+        return np.zeros(len(actions), bool)
+    mark = np.zeros(game.n_actions, bool)
+    mark[game.secret_action[cand]] = True
+    return mark[actions]
+
+
+def pick(values: np.ndarray, actions: np.ndarray, winning: np.ndarray) -> int:
+    """Position of the best action: the largest value (within TIE_TOL), then winning now, then lowest index."""
+    best = values.max()
+    tied = np.flatnonzero(values >= best - TIE_TOL)
+    won = tied[winning[tied]]
+    pool = won if len(won) else tied
+    return int(pool[np.argmin(actions[pool])])
+
+
+def top_alternatives(gains: np.ndarray, actions: np.ndarray, k: int = 5) -> list:
+    order = np.lexsort((actions, -gains))[:k]
+    return [(int(actions[i]), float(gains[i])) for i in order]
+
+
+# --- ISES -----------------------------------------------------------------------------------------------------
+
+class ISES:
+    """Information Set Entropy Search: play argmax_a E[dH](a) (eqs. 1-4 of note section 1.2). With depth d > 1,
+    Q_d(a, I) = E[dH](a) + sum_o P(o|a) V_{d-1}(I_o) with V_d(I) = max_a Q_d(a, I) (section 1.3, reconstructed),
+    evaluated for the `beam` best actions by E[dH] at every level."""
+
+    name = "ises"
+    deterministic = True
+
+    def __init__(self, depth: int = 1, beam: int = 8):
+        if depth < 1 or beam < 1:
+            raise UserInputError("ises needs depth >= 1 and beam >= 1")
+        self.depth, self.beam = depth, beam
+
+    def decide(self, state: State) -> Decision:
+        game, cand, legal = state.game, state.cand, state.legal
+        gains, _, _ = scores(game, cand, legal)
+        winning = winning_mask(game, cand, legal)
+        values = gains
+        evaluated = len(legal)
+        if self.depth > 1 and len(cand) > 2:
+            top = np.lexsort((legal, -gains))[:self.beam]
+            values = np.full(len(legal), -np.inf)
+            for i in top:
+                q, n = self._q(game, cand, int(legal[i]), float(gains[i]), self.depth, state.history)
+                values[i] = q
+                evaluated += n
+        i = pick(values, legal, winning)
+        return Decision(int(legal[i]), float(values[i]), top_alternatives(values, legal), len(cand), evaluated)
+
+    def _q(self, game, cand, action, gain, depth, history) -> tuple[float, int]:
+        """Q_depth(action, I) and the number of actions it scored."""
+        if depth <= 1:
+            return gain, 0
+        codes = game.table[action, cand] if game.table is not None else game.feedback(np.array([action]), cand)[0]
+        total, evaluated = gain, 0
+        for o in np.unique(codes):
+            sub = cand[codes == o]
+            if len(sub) <= 1:
+                continue
+            legal = game.legal_actions(history + [(action, int(o))])
+            legal = np.arange(game.n_actions, dtype=np.int32) if legal is None else legal
+            g, _, _ = scores(game, sub, legal)
+            evaluated += len(legal)
+            best = -np.inf
+            for j in np.lexsort((legal, -g))[:self.beam if depth > 2 else 1]:
+                q, n = self._q(game, sub, int(legal[j]), float(g[j]), depth - 1, history + [(action, int(o))])
+                best, evaluated = max(best, q), evaluated + n
+            total += len(sub) / len(cand) * best
+        return total, evaluated
+
+
+class SampledISES:
+    """Sampled, anytime ISES (note section 1.3): estimate P(o|a) from m secrets drawn from I with Philox (exact
+    when |I| <= m), score at most k actions (those that can win now first, then a random order of the rest),
+    stop at the wall-clock budget and play the best so far. Miller-Madow correction (K-1)/(2m ln 2) optional."""
+
+    name = "ises-sampled"
+    deterministic = False
+
+    def __init__(self, states: int = 256, actions: int = 0, budget_ms: float = 0.0, miller_madow: bool = True,
+                 chunk: int = 128):
+        self.m, self.k, self.budget_ms, self.mm, self.chunk = states, actions, budget_ms, miller_madow, chunk
+
+    def decide(self, state: State) -> Decision:
+        start = time.perf_counter()
+        game, cand, legal = state.game, state.cand, state.legal
+        sampled = len(cand) > self.m
+        sample = engine.sample_states(cand, self.m, state.seed, 1, state.step) if sampled else cand
+        winning = winning_mask(game, cand, legal)
+        gen = rng.numpy_generator(state.seed, 2, state.step)
+        order = np.concatenate([np.flatnonzero(winning)[:max(1, self.chunk // 2)], gen.permutation(len(legal))])
+        order = order[np.sort(np.unique(order, return_index=True)[1])]  # first occurrence only
+        if self.k:
+            order = order[:self.k]
+        gains = np.full(len(legal), -np.inf)
+        done = 0
+        while done < len(order):
+            block = order[done:done + self.chunk]
+            g, _, classes = scores(game, sample, legal[block])
+            if sampled and self.mm:
+                g = g + (classes - 1) / (2 * len(sample) * math.log(2))
+            gains[block] = g
+            done += len(block)
+            if self.budget_ms and (time.perf_counter() - start) * 1e3 >= self.budget_ms:
+                break
+        i = pick(gains, legal, winning)
+        return Decision(int(legal[i]), float(gains[i]), top_alternatives(gains[order[:done]], legal[order[:done]]),
+                        len(sample), done, {"sampled": sampled})
+
+
+class Minimax:
+    """Knuth's worst-case rule: minimise the largest class of the partition (same tie-break)."""
+
+    name = "minimax"
+    deterministic = True
+
+    def decide(self, state: State) -> Decision:
+        game, cand, legal = state.game, state.cand, state.legal
+        gains, biggest, _ = scores(game, cand, legal)
+        i = pick(-biggest.astype(np.float64), legal, winning_mask(game, cand, legal))
+        return Decision(int(legal[i]), float(gains[i]), top_alternatives(gains, legal), len(cand), len(legal),
+                        {"largest_class": int(biggest[i])})
+
+
+class RandomConsistent:
+    """Guess a uniformly random secret still in I (guess games) or a random action that splits I (query games)."""
+
+    name = "random"
+    deterministic = False
+
+    def decide(self, state: State) -> Decision:
+        game, cand, legal = state.game, state.cand, state.legal
+        gen = rng.numpy_generator(state.seed, 3, state.step)
+        if game.is_guess_game:
+            options = legal[winning_mask(game, cand, legal)]
+            if len(options):
+                return Decision(int(gen.choice(options)), states_evaluated=len(cand), actions_evaluated=1)
+            return Decision(int(gen.choice(legal)), actions_evaluated=1)  # hard mode may exclude every candidate
+        _, biggest, _ = scores(game, cand, legal)
+        useful = legal[biggest < len(cand)]
+        return Decision(int(gen.choice(useful if len(useful) else legal)), states_evaluated=len(cand),
+                        actions_evaluated=len(legal))
+
+
+class Optimal:
+    """Minimum expected number of guesses (exact branch and bound in C++; `beam` > 0 restricts every node to its
+    most promising actions). Guess games only, and only the native engine runs it at game scale."""
+
+    name = "optimal"
+    deterministic = True
+
+    def __init__(self, beam: int = 0):
+        self.beam = beam
+        self._solvers: dict = {}
+
+    def solver(self, game: Game):
+        from toolbox.core import native
+
+        if not game.is_guess_game or game.table is None:
+            raise UserInputError("the optimal solver needs a tabulated guess game")
+        if not native.available():
+            raise UserInputError("the optimal solver needs the native extension (scripts/dev_build.sh)")
+        key = game.name
+        if key not in self._solvers:
+            self._solvers[key] = native.module().IsesOptimalSolver(game.table, game.n_outcomes, game.win,
+                                                                   game.secret_action, self.beam)
+        return self._solvers[key]
+
+    def decide(self, state: State) -> Decision:
+        if state.game.legal_actions(state.history) is not None:
+            raise UserInputError("the optimal solver does not support hard mode")
+        action = self.solver(state.game).best_action(np.ascontiguousarray(state.cand, np.int32))
+        return Decision(int(action), states_evaluated=len(state.cand))
+
+
+def optimal_total_reference(game: Game, cand: np.ndarray, first: int | None = None) -> int:
+    """Pure-Python exact minimum total guesses (the oracle for the C++ solver on small games)."""
+    table, win, memo = game.table, game.win, {}
+
+    def after(c, a):
+        codes = table[a, c]
+        return len(c) + sum(solve(c[codes == o]) for o in np.unique(codes) if o != win)
+
+    def solve(c):
+        if len(c) <= 2:
+            return 2 * len(c) - 1
+        key = c.tobytes()
+        if key not in memo:
+            best = math.inf
+            for a in range(game.n_actions):
+                codes = table[a, c]
+                if (codes == codes[0]).all() and codes[0] != win and a not in game.secret_action[c]:
+                    continue
+                best = min(best, after(c, a))
+            memo[key] = best
+        return memo[key]
+
+    cand = np.asarray(cand, np.int32)
+    return after(cand, first) if first is not None else solve(cand)
+
+
+# --- SO-ISMCTS ----------------------------------------------------------------------------------------------------
+
+class _Node:
+    __slots__ = ("visits", "avail", "reward", "children", "untried")  # per action statistics of one node
+
+    def __init__(self):
+        self.visits: dict[int, int] = {}      # action -> n(a)
+        self.avail: dict[int, int] = {}       # action -> availability count n'(a)
+        self.reward: dict[int, float] = {}    # action -> total reward
+        self.children: dict[tuple[int, int], _Node] = {}  # (action, observation) -> node
+        self.untried: list | None = None      # actions not expanded yet, in random order
+
+
+class SOISMCTS:
+    """Single-observer ISMCTS (Cowling, Powley & Whitehouse 2012): every iteration draws a determinisation s ~ I,
+    descends one shared tree of information-set nodes with UCB1 over the actions available in that
+    determinisation (availability counts), expands one untried action, finishes with a random rollout, and
+    backs up the reward (max_actions - actions used) / max_actions for solving, 0 otherwise. Budget: milliseconds
+    or iterations. Final move: the most visited root action."""
+
+    name = "so-ismcts"
+    deterministic = False
+
+    def __init__(self, budget_ms: float = 0.0, iterations: int = 0, c: float = 0.7, rollout: str = "random",
+                 max_actions: int = 0):
+        if not budget_ms and not iterations:
+            raise UserInputError("so-ismcts needs a budget: budget_ms or iterations")
+        if rollout not in ("random", "consistent"):
+            raise UserInputError("so-ismcts rollout must be random or consistent")
+        self.budget_ms, self.iterations, self.c, self.rollout, self.max_actions = \
+            budget_ms, iterations, c, rollout, max_actions
+
+    def decide(self, state: State) -> Decision:
+        game = state.game
+        horizon = self.max_actions or 2 * game.turn_limit
+        gen = rng.numpy_generator(state.seed, 4, state.step)
+        root = _Node()
+        start, it = time.perf_counter(), 0
+        while True:
+            if self.iterations and it >= self.iterations:
+                break
+            if self.budget_ms and (time.perf_counter() - start) * 1e3 >= self.budget_ms:
+                break
+            secret = int(state.cand[gen.integers(len(state.cand))])  # determinisation
+            self._iterate(root, state, secret, horizon, gen)
+            it += 1
+        if not root.visits:  # no iteration fitted in the budget
+            legal = state.legal
+            options = legal[winning_mask(game, state.cand, legal)]
+            action = int(gen.choice(options if len(options) else legal))
+            return Decision(action, info={"iterations": it})
+        best = max(root.visits, key=lambda a: (root.visits[a], root.reward[a] / root.visits[a], -a))
+        ranked = sorted(root.visits, key=lambda a: -root.visits[a])[:5]
+        return Decision(best, root.reward[best] / root.visits[best],
+                        [(a, root.reward[a] / root.visits[a]) for a in ranked], it, len(root.visits),
+                        {"iterations": it})
+
+    def _step(self, game, cand, secret, action):
+        """Apply `action` in the determinised world: (observation, new I, game over)."""
+        outcome = int(game.table[action, secret]) if game.table is not None else \
+            int(game.feedback(np.array([action]), np.array([secret]))[0, 0])
+        new = split(game, cand, action, outcome)
+        return outcome, new, outcome == game.win if game.is_guess_game else game.finished(new)
+
+    def _iterate(self, root, state, secret, horizon, gen):
+        game, node, cand, history = state.game, root, state.cand, list(state.history)
+        path, used, over = [], 0, False
+        while not over and used < horizon:  # selection and expansion in the shared tree
+            if node.untried is None:
+                node.untried = gen.permutation(_legal(game, history)).tolist()
+            for a in node.visits:  # the actions here depend on the history only: all available every time
+                node.avail[a] += 1
+            expand = bool(node.untried)
+            if expand:
+                action = int(node.untried.pop())
+                node.visits[action], node.reward[action], node.avail[action] = 0, 0.0, 1
+            else:  # UCB1 with availability counts
+                action = max(node.visits, key=lambda a: node.reward[a] / max(1, node.visits[a]) +
+                             self.c * math.sqrt(math.log(node.avail[a]) / max(1, node.visits[a])))
+            outcome, cand, over = self._step(game, cand, secret, action)
+            history.append((action, outcome))
+            used += 1
+            path.append((node, action))
+            if expand:
+                break
+            node = node.children.setdefault((action, outcome), _Node())
+        while not over and used < horizon:  # rollout
+            legal = _legal(game, history)
+            if self.rollout == "consistent" and game.is_guess_game:
+                options = legal[winning_mask(game, cand, legal)]
+                action = int(gen.choice(options if len(options) else legal))
+            else:
+                action = int(legal[gen.integers(len(legal))])
+            outcome, cand, over = self._step(game, cand, secret, action)
+            history.append((action, outcome))
+            used += 1
+        solved = over and (game.is_guess_game or int(cand[0]) == secret)  # query games: declare min(I)
+        reward = (horizon - used + 1) / horizon if solved else 0.0
+        for node, action in path:
+            node.visits[action] += 1
+            node.reward[action] += reward
+
+
+def _legal(game: Game, history) -> np.ndarray:
+    legal = game.legal_actions(history)
+    return np.arange(game.n_actions, dtype=np.int32) if legal is None else legal
+
+
+AGENTS = {
+    "ises": "ISES: maximise expected entropy reduction (depth=1, beam=8)",
+    "ises-sampled": "sampled, anytime ISES (states=256, actions=0 (all), budget_ms)",
+    "so-ismcts": "SO-ISMCTS baseline (budget_ms or iterations, c=0.7, rollout=random|consistent)",
+    "minimax": "Knuth's minimax: minimise the largest class",
+    "random": "random consistent guess / random informative query",
+    "optimal": "exact minimum expected guesses (C++ branch and bound; beam=0 is exact)",
+}
+
+
+def make_agent(spec: str, budget_ms: float = 0.0):
+    """An agent from `name[:key=value,...]`; `budget_ms` sets the per-move budget of budgeted agents."""
+    from toolbox.ises.games import _parse_value
+
+    name, _, params = spec.strip().partition(":")
+    kwargs = {}
+    for item in filter(None, (p.strip() for p in params.split(","))):
+        if "=" not in item:
+            raise UserInputError(f"agent option {item!r}: expected key=value")
+        key, raw = (x.strip() for x in item.split("=", 1))
+        kwargs[key.replace("-", "_")] = _parse_value(raw)
+    classes = {"ises": ISES, "ises-sampled": SampledISES, "so-ismcts": SOISMCTS, "minimax": Minimax,
+               "random": RandomConsistent, "optimal": Optimal}
+    if name not in classes:
+        raise UserInputError(f"unknown agent {name!r}; known: {', '.join(classes)}")
+    if budget_ms and name in ("ises-sampled", "so-ismcts"):
+        kwargs.setdefault("budget_ms", float(budget_ms))
+    try:
+        return classes[name](**kwargs)
+    except TypeError as exc:
+        raise UserInputError(f"{name}: bad option ({exc})") from None

@@ -1,0 +1,147 @@
+"""The `play-ises` and `bench-ises` pipelines: configuration dataclasses, runs and their run-folder files."""
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from toolbox.core import rng
+from toolbox.core.errors import UserInputError
+from toolbox.core.io import save_figure, write_csv, write_json, write_jsonl
+from toolbox.ises import bench
+from toolbox.ises.agents import Decision, State, make_agent
+from toolbox.ises.games import Game, make_game
+from toolbox.ises.play import play_episode
+
+
+@dataclass
+class PlayConfig:
+    game: str = "mastermind"
+    agent: str = "ises"          # spec, e.g. 'ises:depth=2', 'so-ismcts:iterations=500', 'optimal'
+    budget_ms: float = 0.0       # per-move budget of ises-sampled / so-ismcts
+    secret: str = ""             # the hidden secret; "" draws one from the seed
+    all_secrets: bool = False    # play every secret and report the totals
+    first: str = ""              # fixed first action (e.g. SALET)
+    max_actions: int = 0
+    seed: int = 0
+
+
+class FixedFirst:
+    """Plays a given first action, then defers to the wrapped agent."""
+
+    def __init__(self, agent, action: int):
+        self.agent, self.action = agent, action
+        self.name, self.deterministic = agent.name, getattr(agent, "deterministic", False)
+
+    def decide(self, state: State) -> Decision:
+        if not state.history:
+            return Decision(self.action)
+        return self.agent.decide(state)
+
+
+def build_agent(game: Game, cfg) -> object:
+    agent = make_agent(cfg.agent, cfg.budget_ms)
+    return FixedFirst(agent, game.action_index(cfg.first)) if cfg.first else agent
+
+
+def run_play(cfg: PlayConfig, folder: Path, log=print) -> dict:
+    game = make_game(cfg.game)
+    agent = build_agent(game, cfg)
+    if cfg.all_secrets:
+        return _play_all(game, agent, cfg, folder, log)
+    secret = game.secret_index(cfg.secret) if cfg.secret else \
+        int(rng.numpy_generator(cfg.seed, 5).integers(game.n_secrets))
+    episode = play_episode(game, agent, secret, seed=cfg.seed, max_actions=cfg.max_actions)
+    write_csv(folder / "moves.csv", [{k: v for k, v in s.items() if k != "alternatives"} for s in episode["steps"]])
+    write_jsonl(folder / "moves.jsonl", episode["steps"])
+    _plot_episode(game, episode, folder / "entropy.png")
+    doc = {"game": game.describe(), "agent": cfg.agent, **{k: episode[k] for k in
+           ("secret", "actions", "solved", "win", "declared", "entropies", "steps")}}
+    write_json(folder / "summary.json", doc)
+    return doc
+
+
+def _play_all(game: Game, agent, cfg: PlayConfig, folder: Path, log) -> dict:
+    start = time.perf_counter()
+    cache: dict = {}
+    episodes = [play_episode(game, agent, s, seed=cfg.seed * 1_000_003 + s, max_actions=cfg.max_actions,
+                             cache=cache, details=False) for s in range(game.n_secrets)]
+    seconds = time.perf_counter() - start
+    actions = np.array([e["actions"] for e in episodes])
+    hist = dict(sorted(collections.Counter(actions.tolist()).items()))
+    write_csv(folder / "episodes.csv", [{"secret": e["secret"], "actions": e["actions"], "solved": e["solved"],
+                                         "win": e["win"]} for e in episodes])
+    run = [{**e, "game": game.name, "agent": cfg.agent, "budget_ms": cfg.budget_ms} for e in episodes]
+    rows = bench.trajectories(run)
+    write_csv(folder / "trajectory.csv", rows)
+    bench.plot_trajectories(rows, folder / "trajectory.png")
+    bench.plot_histograms(run, folder / "histogram.png")
+    doc = {"game": game.describe(), "agent": cfg.agent, "first": cfg.first or None, "secrets": game.n_secrets,
+           "total_actions": int(actions.sum()), "mean_actions": float(actions.mean()), "max_actions": int(actions.max()),
+           "histogram": hist, "win_rate": float(np.mean([e["win"] for e in episodes])),
+           "solved_rate": float(np.mean([e["solved"] for e in episodes])), "seconds": seconds}
+    write_json(folder / "summary.json", doc)
+    return doc
+
+
+def _plot_episode(game: Game, episode: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    h = episode["entropies"]
+    ax.step(range(len(h)), h, where="post", label="H_t = H(I_t) (bits)")
+    gains = [s["info_gained"] for s in episode["steps"]]
+    expected = [s["expected_gain"] for s in episode["steps"]]
+    ax.bar(np.arange(1, len(gains) + 1) - 0.2, gains, width=0.4, alpha=0.6, label="information gained dH_t")
+    ax.bar(np.arange(1, len(expected) + 1) + 0.2, np.nan_to_num(expected), width=0.4, alpha=0.6,
+           label="expected E[dH] of the chosen action")
+    ax.set_xlabel("move t")
+    ax.set_ylabel("bits")
+    ax.set_title(f"{game.name}: secret {episode['secret']}, {episode['actions']} actions")
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+# --- bench-ises ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class BenchIsesConfig(bench.BenchConfig):
+    seed: int = 0
+
+
+def run_bench(cfg: BenchIsesConfig, folder: Path, log=print, progress=None) -> dict:
+    if cfg.n_games < 0 or cfg.chunk < 1 or any(b < 0 for b in cfg.budgets_ms):
+        raise UserInputError("bench-ises needs n_games >= 0, chunk >= 1 and budgets >= 0")
+    start = time.perf_counter()
+    episodes = bench.run_bench(cfg, seed=cfg.seed, progress=progress)
+    seconds = time.perf_counter() - start
+    summary = bench.summarise(episodes)
+    tests = bench.paired_tests(episodes)
+    trajectory = bench.trajectories(episodes)
+    write_jsonl(folder / "episodes.jsonl", episodes)
+    write_csv(folder / "summary.csv", summary)
+    write_csv(folder / "paired_tests.csv", tests)
+    write_csv(folder / "trajectory.csv", trajectory)
+    bench.plot_histograms(episodes, folder / "histogram.png")
+    bench.plot_trajectories(trajectory, folder / "trajectory.png")
+    doc = {"summary": summary, "paired_tests": tests, "episodes": len(episodes), "seconds": seconds}
+    write_json(folder / "summary.json", doc)
+    return doc
+
+
+def games_table() -> list[dict]:
+    from toolbox.ises.games import GAMES
+
+    out = []
+    for name, (_, text) in GAMES.items():
+        try:
+            out.append({**make_game(name).describe(), "about": text})
+        except UserInputError as exc:  # e.g. the Wordle lists are not installed
+            out.append({"game": name, "about": text, "unavailable": str(exc)})
+    return out

@@ -1,0 +1,202 @@
+"""Synthesis (topics.md §1.2 step 5): PNG plots and a Markdown + self-contained HTML report for expert review."""
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import numpy as np
+
+from toolbox.core.io import atomic_write_text, save_figure
+
+PLOTS = ("topic_words.png", "magnitude.png", "entropy.png", "similarity.png", "rl_curve.png")
+
+
+def _figure(w=7.0, h=4.0):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(w, h))
+
+
+def plot_topic_words(path: Path, phi: np.ndarray, vocab: list[str], per_topic: int = 3, max_words: int = 40):
+    words = list(dict.fromkeys(i for row in phi for i in np.argsort(-row)[:per_topic]))[:max_words]
+    fig, ax = _figure(max(6.0, 0.25 * phi.shape[0] + 3), max(4.0, 0.2 * len(words) + 1))
+    im = ax.imshow(phi[:, words].T, aspect="auto", cmap="viridis")
+    ax.set_yticks(range(len(words)), [vocab[i] for i in words], fontsize=7)
+    ax.set_xticks(range(phi.shape[0]), range(phi.shape[0]), fontsize=7)
+    ax.set_xlabel("topic")
+    ax.set_title("Word-topic distribution: top words per topic")
+    fig.colorbar(im, ax=ax, label="p(word | topic)")
+    save_figure(fig, path)
+
+
+def plot_magnitude(path: Path, magnitude: np.ndarray, labels: list[str], ranking: list[int], highlight: int = 5):
+    fig, ax = _figure()
+    x = np.arange(len(labels))
+    for k in range(magnitude.shape[1]):
+        top = k in ranking[:highlight]
+        ax.plot(x, magnitude[:, k], lw=2 if top else 0.6, alpha=1 if top else 0.35, marker="o" if top else None,
+                ms=3, label=f"topic {k} (rank {ranking.index(k) + 1})" if top else None)
+    ax.set_xticks(x, labels, rotation=60, fontsize=7)
+    ax.set_ylabel("magnitude (token share)")
+    ax.set_title("Topic magnitude over time (top-ranked topics bold)")
+    ax.legend(fontsize=7)
+    save_figure(fig, path)
+
+
+def plot_entropy(path: Path, views, labels: list[str]):
+    fig, ax = _figure()
+    x = np.arange(len(labels))
+    for v in views:
+        ax.plot(x, v.mix_entropy, marker="o", label=f"{v.name}: topic-mix H(M)")
+        ax.plot(x, v.doc_entropy, ls="--", label=f"{v.name}: mean document H(theta)")
+    ax.set_xticks(x, labels, rotation=60, fontsize=7)
+    ax.set_ylabel("entropy (nats)")
+    ax.set_title("Entropy timeline")
+    ax.legend(fontsize=7)
+    save_figure(fig, path)
+
+
+def plot_similarity(path: Path, jsd: np.ndarray):
+    fig, ax = _figure(5.5, 4.5)
+    im = ax.imshow(1.0 - jsd / np.log(2), vmin=0, vmax=1, cmap="magma")
+    ax.set_xlabel("topic")
+    ax.set_ylabel("topic")
+    ax.set_title("Topic similarity 1 - JSD / ln 2")
+    fig.colorbar(im, ax=ax)
+    save_figure(fig, path)
+
+
+def plot_rl(path: Path, selection: dict):
+    fig, ax = _figure()
+    curve = np.asarray(selection["learning_curve"])
+    window = max(1, len(curve) // 20)
+    ax.plot(curve, lw=0.5, alpha=0.4, label="episode return")
+    ax.plot(np.arange(window - 1, len(curve)), np.convolve(curve, np.ones(window) / window, "valid"),
+            label=f"moving mean ({window})")
+    comp = selection["comparison"]
+    ax.axhline(comp["greedy"]["value"], color="green", ls=":", label="greedy set value")
+    ax.axhline(comp["random_mean"], color="red", ls=":", label="random set value (mean)")
+    ax.set_xlabel("episode")
+    ax.set_ylabel("R(T)")
+    ax.set_title(f"RL topic selection ({selection['agent']})")
+    ax.legend(fontsize=7)
+    save_figure(fig, path)
+
+
+def markdown(summary: dict, plots: list[str]) -> str:
+    s = summary
+    lines = [f"# Technology landscape: {s['source']}", "",
+             f"{s['documents']} documents, {s['vocabulary']} words, {s['slices']} time slices "
+             f"({s['slice_labels'][0]} .. {s['slice_labels'][-1]}), K = {s['k']} topics.", ""]
+    ing = s["ingest"]
+    dropped = ", ".join(f"{n} {r}" for r, n in ing["dropped"].items()) or "none"
+    lines += [f"Ingest: {ing['documents_kept']} of {ing['documents_read']} kept; dropped: {dropped}.", ""]
+    b = s["base"]
+    lines += ["## Base model (CTP1)", "",
+              f"Perplexity {b['perplexity']:.1f}; topic-mix entropy over the whole corpus "
+              f"{b['overall_mix_entropy']:.4f} nats; first-to-last slice entropy shift "
+              f"{_num(b['entropy_shift_first_last'])}; trends: {b['labels']}.", "",
+              "## Ranked trends (RL selection)", "",
+              "| rank | topic | label | magnitude | slope / slice | top words |", "|---|---|---|---|---|---|"]
+    for t in sorted(s["topics"], key=lambda t: t["rank"]):
+        lines.append(f"| {t['rank']} | {t['topic']} | {t['label']} | {t['magnitude']:.4f} | {t['slope']:+.5f} | "
+                     f"{' '.join(t['top_words'][:8])} |")
+    comp = s["selection"]["comparison"]
+    lines += ["", f"Selected set value R(T): agent {comp['agent']['value']:.4f}, greedy "
+                  f"{comp['greedy']['value']:.4f}, random mean {comp['random_mean']:.4f} "
+                  f"(best random {comp['random_best']:.4f}).", ""]
+    if s.get("aspect"):
+        a = s["aspect"]
+        lines += ["## Aspect model (ATM)", "", f"Perplexity {a['perplexity']:.1f} (base {b['perplexity']:.1f}); "
+                  f"alignment {'converged' if a['converged'] else 'stopped'} after "
+                  f"{len(a['alignment_history'])} iterations; unassigned documents {a['unassigned']}.", "",
+                  "| aspect | documents | seeded-topic trend | slope |", "|---|---|---|---|"]
+        for n in a["names"]:
+            tr = a["seeded_topic_trends"][n]
+            lines.append(f"| {n} | {a['documents'][n]} | {tr['label']} | {tr['slope']:+.5f} |")
+        missing = {k: v for k, v in a["missing_keywords"].items() if v}
+        if missing:
+            lines += ["", "Keywords not in the vocabulary: " + "; ".join(f"{k}: {', '.join(v)}"
+                                                                        for k, v in missing.items())]
+        lines.append("")
+    if s.get("base_vs_aspect"):
+        c = s["base_vs_aspect"]
+        lines += [f"Model change base -> aspect: mean matched JSD {c['model_change_jsd']:.4f}, matched similarity "
+                  f"{c['matched_similarity']:.4f}, topic-mix KL {c.get('mix_shift_kl', float('nan')):.4f}.", ""]
+    if s.get("iteration"):
+        it = s["iteration"]
+        lines += ["## Diff against the previous iteration", "",
+                  f"Model change {it['model_change_jsd']:.4f} (matched similarity {it['matched_similarity']:.4f}); "
+                  f"entropy shift {it['entropy_shift']:+.4f} nats; new topics {it['new_topics']}; "
+                  f"trend-label changes {it['label_changes']}.", ""]
+    if s.get("planted"):
+        p = s["planted"]
+        lines += ["## Planted truth (synthetic)", "",
+                  f"Magnitude Pearson r {p['magnitude_pearson_r']:.4f}; H(M) first {p['mix_entropy_first']:.4f} "
+                  f"(truth {p['mix_entropy_first_truth']:.4f}), last {p['mix_entropy_last']:.4f} (truth "
+                  f"{p['mix_entropy_last_truth']:.4f}); planted rising topic ranked {p['rising_topic_rank']}.", ""]
+    lines += ["## Representative documents", ""]
+    for t in sorted(s["topics"], key=lambda t: t["rank"])[:10]:
+        lines.append(f"- topic {t['topic']} ({t['label']}): " + "; ".join(
+            f"{r['title'][:80]} ({r['date']}, {r['share']:.2f})" for r in t["representative"]))
+    lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
+    lines += ["", "Expert feedback for the next iteration: edit `aspects_feedback.toml` and run again with "
+                  "`--aspects aspects_feedback.toml --previous <this folder>`.", ""]
+    return "\n".join(lines)
+
+
+def _num(v) -> str:
+    return "n/a" if v is None else f"{v:+.4f}"
+
+
+def to_html(md_text: str, folder: Path) -> str:
+    """A self-contained HTML page from the report's Markdown subset (headings, tables, lists, images inlined)."""
+    body, table = [], []
+
+    def flush():
+        if table:
+            rows = [r for r in table if not set(r.replace("|", "").strip()) <= {"-"}]
+            cells = [[html.escape(c.strip()) for c in r.strip().strip("|").split("|")] for r in rows]
+            head = "".join(f"<th>{c}</th>" for c in cells[0])
+            rest = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in cells[1:])
+            body.append(f"<table><tr>{head}</tr>{rest}</table>")
+            table.clear()
+
+    for line in md_text.splitlines():
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        flush()
+        if line.startswith("!["):
+            name = line[line.index("(") + 1:-1]
+            data = base64.b64encode((folder / name).read_bytes()).decode()
+            body.append(f'<p><img alt="{html.escape(name)}" src="data:image/png;base64,{data}"></p>')
+        elif line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            body.append(f"<h{level}>{html.escape(line[level:].strip())}</h{level}>")
+        elif line.startswith("- "):
+            body.append(f"<li>{html.escape(line[2:])}</li>")
+        elif line.strip():
+            body.append(f"<p>{html.escape(line)}</p>")
+    flush()
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}img{max-width:100%}")
+    return f"<!doctype html><html><head><meta charset='utf-8'><title>landscape report</title><style>{style}" \
+           f"</style></head><body>{''.join(body)}</body></html>\n"
+
+
+def write_report(out: Path, summary: dict, base, aspect_view, vocab, corpus, selection, sim_jsd) -> list[str]:
+    """All plots, report.md and the self-contained report.html; returns the file names written."""
+    plot_topic_words(out / PLOTS[0], base.fitted.phi, vocab)
+    plot_magnitude(out / PLOTS[1], base.magnitude, corpus.slice_labels, selection["ranking"])
+    plot_entropy(out / PLOTS[2], [v for v in (base, aspect_view) if v is not None], corpus.slice_labels)
+    plot_similarity(out / PLOTS[3], sim_jsd)
+    plot_rl(out / PLOTS[4], selection)
+    text = markdown(summary, list(PLOTS))
+    atomic_write_text(out / "report.md", text)
+    atomic_write_text(out / "report.html", to_html(text, out))
+    return [*PLOTS, "report.md", "report.html"]
