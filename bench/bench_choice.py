@@ -3,7 +3,8 @@
     .venv/bin/python bench/bench_choice.py [--json out.json] [--repeats 3]
 
 Rows: exact posterior on the gridworld (naive Python loops vs vectorised), exact expected misspecification effects
-(one posterior per human choice vs the batched update), sweep throughput (serial vs process backend), and the
+(one posterior per human choice vs the batched update; numpy reference vs the native C++ kernel over 2000 trials),
+sweep throughput (serial vs process backend), and the
 continuous-theta sampler (our MH with plain / compressed likelihood vs emcee's ensemble sampler when installed),
 each with its total variation to the exact posterior at the same number of likelihood evaluations.
 """
@@ -17,8 +18,9 @@ import time
 import numpy as np
 
 from toolbox.choice import misspec, sampler
-from toolbox.choice.model import ChoiceProblem, Observation, posterior
+from toolbox.choice.model import ChoiceProblem, Observation, posterior, unit_directions
 from toolbox.choice.scenarios import builtin
+from toolbox.core import native
 from toolbox.core.executor import map_tasks
 from toolbox.core.rng import numpy_generator
 
@@ -71,11 +73,23 @@ def bench(repeats: int) -> list[dict]:
                  "naive_s": t_naive, "toolbox_s": t_vec, "speedup": t_naive / t_vec,
                  "max_abs_diff": abs(e_naive - eff.p_true_mis)})
 
-    tasks = [misspec.SweepTask(c, 2.0, 200, 8, 2, 16, 0) for c in misspec.CLASSES]
+    thetas = unit_directions(3, 32)
+    prior = np.ones(32)
+    batch = misspec.sample_instances(numpy_generator(1), "C3", 2000, 8, 3, thetas)
+    t_ref, ref = timed(lambda: misspec.batched_effects_reference(*batch, thetas, prior, 2.0), 1)
+    if native.available():
+        t_nat, nat = timed(lambda: native.module().choice_effects(
+            batch[0], batch[1].astype(np.uint8), batch[2].astype(np.uint8), batch[3], thetas,
+            np.log(prior / prior.sum()), 2.0), repeats)
+        rows.append({"task": "batched exact effects, 2000 C3 trials (n=8, d=3, K=32)", "naive_s": t_ref,
+                     "naive": "numpy reference, one trial at a time", "toolbox_s": t_nat, "speedup": t_ref / t_nat,
+                     "max_abs_diff": float(np.abs(nat - ref).max()), "threads": native.build_info()["threads"]})
+
+    tasks = [misspec.SweepTask(c, 2.0, 1000, 8, 2, 16, 0) for c in misspec.CLASSES]
     t_serial, serial = timed(lambda: map_tasks(misspec.run_sweep_task, tasks, backend="serial"), 1)
     t_proc, proc = timed(lambda: map_tasks(misspec.run_sweep_task, tasks, backend="process", workers=2), 1)
-    n = 200 * len(tasks)
-    rows.append({"task": f"per-class sweep, {n} exact trials (n=8, d=2, K=16)", "naive_s": None,
+    n = 1000 * len(tasks)
+    rows.append({"task": f"per-class sweep end to end, {n} trials (sampling + {misspec.effects_backend()} effects)",
                  "toolbox_s": t_serial, "trials_per_s": n / t_serial, "process2_s": t_proc,
                  "backends_identical": serial == proc})
 

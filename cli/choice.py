@@ -58,7 +58,7 @@ def infer(choices: ChoicesOpt = None, scenario: ScenarioOpt = None, beta: BetaOp
         rows += [[f"sampler.{k}", v] for k, v in doc.get("sampler_check", {}).items()]
         session.table(f"infer-choice: {doc['description']}", ["quantity", "value"], rows)
         session.info(f"run folder: {folder}")
-        session.emit({"out": str(folder), "device": dev, "compute": "numpy (CPU)", "seed": seed, **doc})
+        session.emit({"out": str(folder), "device": dev, "seed": seed, **doc})
 
 
 @group.command("audit", rich_help_panel=PANEL)
@@ -82,7 +82,7 @@ def audit(choices: ChoicesOpt = None, scenario: ScenarioOpt = None, beta: BetaOp
                 "confidently_wrong"]
         session.table(f"audit: {doc['description']}", cols, [[r[c] for c in cols] for r in doc["rows"]])
         session.info(f"run folder: {folder}")
-        session.emit({"out": str(folder), "device": dev, "compute": "numpy (CPU)", "seed": seed, **doc})
+        session.emit({"out": str(folder), "device": dev, "seed": seed, **doc})
 
 
 @group.command("sweep", rich_help_panel=PANEL)
@@ -103,10 +103,10 @@ def sweep(trials: Annotated[Optional[int], typer.Option("--trials", help="Instan
         folder = run_dir(out, "infer-choice-sweep")
         write_config(folder, cfg)
         with session.progress("classes x betas", total=len(cfg.betas) * len(CLASSES)) as update:
-            doc = run_sweep(cfg, folder, seed, progress=update, log=session.info)
+            doc = run_sweep(cfg, folder, seed, device=dev, progress=update, log=session.info)
         rows = [[r["class"], r["beta"], *(f"{r[m]:+.4f} ± {r[m + '_se']:.4f}" for m in METRICS),
                  f"{r['confidently_wrong_rate']:.0%}", r["verdict"]] for r in doc["table"]]
         session.table("choice-set misspecification by class (vs the correctly specified robot)",
                       ["class", "β", "ΔP(θ*)", "Δentropy", "Δregret", "conf. wrong", "verdict"], rows)
         session.info(f"run folder: {folder}")
-        session.emit({"out": str(folder), "device": dev, "compute": "numpy (CPU)", "seed": seed, **doc})
+        session.emit({"out": str(folder), "device": dev, "seed": seed, **doc})

@@ -89,6 +89,10 @@ def test_sweep_small(tmp_path):
     (PEANUTS | {"thetas": [[1, 0, 0]]}, "thetas"),
     (PEANUTS | {"true_set": ["ghost"]}, "unknown option"),
     (PEANUTS | {"options": {}}, "options"),
+    (PEANUTS | {"thetas": [[1, 0], [0]]}, "numeric"),
+    (PEANUTS | {"true_theta": [0.3, 0.7]}, "not one of the reward hypotheses"),
+    (PEANUTS | {"choices": [["expensive"]]}, "not one of the options"),
+    (PEANUTS | {"prior": [1.0, -1.0]}, "prior"),
 ])
 def test_bad_choices_file_is_one_line_exit_2(tmp_path, spec, message):
     path = _write(tmp_path, "bad.json", spec)

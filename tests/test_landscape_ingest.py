@@ -96,6 +96,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
 
 
 def test_reuters_sample():
+    pytest.importorskip("lda")  # the sample ships in the PyPI package lda (toolbox[data])
     docs = cp.read_reuters()
     assert len(docs) == 395
     dated = [d.date for d in docs if d.date]

@@ -84,3 +84,22 @@ def test_trend_labels_and_slope():
     noise = np.random.default_rng(0).normal(0.2, 0.01, 10)
     flat = mt.trend(noise)
     assert flat["label"] == "stable" and flat["ci_low"] < 0 < flat["ci_high"]
+
+
+def test_entropy_shift_bootstrap_flags_a_real_shift_only():
+    rng = np.random.default_rng(0)
+    n = 200
+    theta = np.vstack([rng.dirichlet([1, 1, 1, 1], n), rng.dirichlet([1, 1, 1, 1], n),
+                       rng.dirichlet([8, 0.5, 0.5, 0.5], n)])
+    slices = np.repeat([0, 1, 2], n)
+    shifts = mt.entropy_shift_ci(theta, np.full(3 * n, 50.0), slices, 3, np.random.default_rng(1))
+    assert not shifts[0]["significant"] and shifts[1]["significant"] and shifts[1]["shift"] < 0
+    assert shifts[1]["ci_low"] <= shifts[1]["shift"] <= shifts[1]["ci_high"]
+
+
+def test_split_and_merge_detection():
+    old = np.array([[0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5]])
+    new = np.array([[0.5, 0.45, 0.05, 0], [0.45, 0.5, 0, 0.05], [0.25, 0.25, 0.25, 0.25]])
+    lineage = mt.split_merge(mt.jsd_matrix(new, old), 0.35)
+    assert lineage["splits"] == {0: [0, 1, 2]}  # old 0 went into new 0, 1 and the merged 2
+    assert lineage["merges"] == {2: [0, 1]}

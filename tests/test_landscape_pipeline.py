@@ -1,6 +1,5 @@
 """The map-landscape pipeline end to end: planted trends, Reuters seeding, the CLI, iterations, bad input."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,6 +39,7 @@ def test_planted_rising_topic_ranked_first_in_9_of_10_seeds(tmp_path):
 
 
 def test_reuters_seeded_aspect_captures_mother_teresa():
+    pytest.importorskip("lda")  # the sample ships in the PyPI package lda (toolbox[data])
     corpus = cp.clean(cp.read_reuters(), "quarter")
     dictionary, bow, _ = md.build_dictionary(corpus.tokens, 2, 0.5)
     slices, n = np.array(corpus.slices), len(corpus.slice_labels)

@@ -11,15 +11,18 @@ namespace {
 
 constexpr int kThreads = 256;
 
-template <class T>
+template <int kWeight, class T>
 __global__ void __launch_bounds__(kThreads) fuse_kernel(const GpoeFuseArgs<T> a) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t n = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; n < a.points; n += stride) {
     GpoeSums sums;
     for (int64_t i = 0; i < a.experts; ++i) {
       const int64_t at = i * a.points + n;
-      gpoe_accumulate(sums, __ldg(a.mean + at), __ldg(a.var + at),
-                      __ldg(a.weight_prior + i * a.wp_stride_e + n * a.wp_stride_p), a.weight);
+      T beta, precision, weighted_mean;
+      gpoe_terms<kWeight>(__ldg(a.mean + at), __ldg(a.var + at),
+                          __ldg(a.weight_prior + i * a.wp_stride_e + n * a.wp_stride_p), beta, precision,
+                          weighted_mean);
+      gpoe_add(sums, beta, precision, weighted_mean);
     }
     const double prior_var = a.prior_var[n * a.pv_stride];
     const double prior_mean = a.prior_mean ? static_cast<double>(a.prior_mean[n * a.pm_stride]) : 0.0;
@@ -45,7 +48,11 @@ void launch(const GpoeFuseArgs<T>& a, uintptr_t stream) {
   check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "gpoe_fuse_cuda: SM count");
   const int64_t needed = (a.points + kThreads - 1) / kThreads;
   const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(needed, static_cast<int64_t>(sms) * 16));
-  fuse_kernel<T><<<blocks, kThreads, 0, as_stream(stream)>>>(a);
+  if (a.weight == kWeightEntropy) {
+    fuse_kernel<kWeightEntropy, T><<<blocks, kThreads, 0, as_stream(stream)>>>(a);
+  } else {
+    fuse_kernel<kWeightOne, T><<<blocks, kThreads, 0, as_stream(stream)>>>(a);
+  }
   check_launch("gpoe_fuse_cuda");
 }
 

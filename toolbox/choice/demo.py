@@ -19,20 +19,22 @@ def run_demo(out: Path, seed: int = 0, device: str = "cpu", log=print) -> dict:
     grid = run_infer(InferConfig(scenario="gridworld"), grid_folder, seed, log)
     sweep_folder = out / "sweep"
     sweep_folder.mkdir(exist_ok=True)
-    table = run_sweep(SweepConfig(betas=[2.0], trials=150), sweep_folder, seed, log=log)["table"]
+    table = run_sweep(SweepConfig(betas=[2.0], trials=300), sweep_folder, seed, device=device, log=log)["table"]
     harmful = [r["class"] for r in table if r["verdict"] == "harmful"]
     worst = max(table, key=lambda r: r["confidently_wrong_rate"])
     return {
         "headline": (f"peanuts P(θ*)={peanuts[1.0][0]:.6f} (β=1), {peanuts[2.0][0]:.6f} (β=2) vs correct "
                      f"{peanuts[1.0][1]:.1f}; sweep harmful: {','.join(harmful)} (max confidently wrong "
                      f"{worst['class']} {worst['confidently_wrong_rate']:.0%}); MCMC TV "
-                     f"{grid['sampler_check']['total_variation']:.4f}"),
+                     f"{grid['sampler_check']['total_variation']:.4f}; gridworld P(assumed set)="
+                     f"{grid['robustness']['p_assumed_set']:.3f}"),
         "peanuts_p_true": {str(b): v[0] for b, v in peanuts.items()},
         "peanuts_p_true_correct_set": {str(b): v[1] for b, v in peanuts.items()},
         "gridworld_class": grid["audit"]["cls"],
         "gridworld_p_true": grid["p_true_theta"],
         "gridworld_p_true_correct_set": grid["p_true_theta_true_set"],
         "sampler_total_variation": grid["sampler_check"]["total_variation"],
+        "gridworld_p_assumed_set": grid["robustness"]["p_assumed_set"],
         "sweep_verdicts": {r["class"]: r["verdict"] for r in table},
         "classes": list(CLASSES),
     }

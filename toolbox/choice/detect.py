@@ -8,14 +8,18 @@
   posterior moves (total variation), whether the robot's choice changes, and the max-min robust choice
   argmax_c min_F E_{b_F}[theta].phi(c) (in the spirit of Jonnavittula & Losey's advice to hedge against the
   human's real set).
+- Choice-set evidence: the marginal likelihood of the choices under each plausible set (Bayes factor against the
+  assumed set); the assumed set's posterior probability among them flags a set the choices contradict.
 """
 from __future__ import annotations
 
 from itertools import combinations
 
 import numpy as np
+from scipy.special import logsumexp
 
-from toolbox.choice.model import ChoiceProblem, Observation, choice_logprobs, entropy, posterior, robot_choice
+from toolbox.choice.model import (ChoiceProblem, Observation, choice_logprobs, entropy, log_evidence, posterior,
+                                   robot_choice)
 
 
 def posterior_predictive_pvalue(problem: ChoiceProblem, observations: list[Observation], belief: np.ndarray,
@@ -59,10 +63,13 @@ def plausible_sets(assumed: np.ndarray, keep: np.ndarray, changes: int, rng: np.
 
 
 def robustness_report(problem: ChoiceProblem, observations: list[Observation], assumed: np.ndarray,
-                      family: list[tuple[str, np.ndarray]]) -> dict:
+                      family: list[tuple[str, np.ndarray]], flag_below: float = 0.05) -> dict:
     """How the posterior and the robot's choice move when the human's true set is any member of `family`
-    (label, mask) instead of the assumed set (observations made in the assumed set are re-evaluated in each)."""
+    (label, mask) instead of the assumed set (observations made in the assumed set are re-evaluated in each), and
+    how well each set explains the choices: the Bayes factor against the assumed set and the assumed set's
+    posterior probability against the family (prior 1/2 : 1/2; flagged below `flag_below`)."""
     base = posterior(problem, observations)
+    base_evidence = log_evidence(problem, observations)
     base_choice = int(robot_choice(problem.features, problem.thetas, base))
     members, beliefs = [], [base]
     for label, mask in family:
@@ -70,13 +77,24 @@ def robustness_report(problem: ChoiceProblem, observations: list[Observation], a
         b = posterior(problem, moved)
         beliefs.append(b)
         members.append({"set": label, "size": int(mask.sum()),
+                        "log_bayes_factor": log_evidence(problem, moved) - base_evidence,
                         "tv_from_assumed": 0.5 * float(np.abs(b - base).sum()), "entropy": float(entropy(b)),
                         "map_theta": int(np.argmax(b)),
                         "robot_choice": problem.names[int(robot_choice(problem.features, problem.thetas, b))]})
     expected = np.array(beliefs) @ problem.thetas @ problem.features.T  # [family + 1, n] E_b[reward] per option
     robust = int(np.argmax(expected.min(axis=0)))
+    log_bf = np.array([0.0] + [m["log_bayes_factor"] for m in members])
+    best = int(np.argmax(log_bf))
+    # prior 1/2 on the assumed set, 1/2 spread evenly over the family: posterior odds = mean Bayes factor, which
+    # has mean 1 when the assumed set is right, so P(p_assumed < a) <= a / (1 - a) under it (Markov)
+    mean_bf = float(np.exp(logsumexp(log_bf[1:]) - np.log(len(members)))) if members else 0.0
+    p_assumed = 1.0 / (1.0 + mean_bf)
     return {
         "family_size": len(members),
+        "p_assumed_set": p_assumed,
+        "misspecification_suspected": p_assumed < flag_below,
+        "best_supported_set": "assumed" if best == 0 else members[best - 1]["set"],
+        "max_log_bayes_factor": float(log_bf.max()),
         "assumed_robot_choice": problem.names[base_choice],
         "robust_choice": problem.names[robust],
         "worst_case_tv": max((m["tv_from_assumed"] for m in members), default=0.0),

@@ -8,7 +8,8 @@ Feasible: A1 A2 B1 B3 C1 C2 C3 D2 D3. Ties for c* are resolved toward the inters
 
 Effects are exact expectations over the human's Boltzmann choice c ~ P(. | theta*, C_H), compared with the correctly
 specified robot (C_R = C_H): change in posterior mass on theta*, in posterior entropy, and in the regret of the
-robot's resulting choice argmax_c E_b[theta].phi(c) over the whole universe.
+robot's resulting choice argmax_c E_b[theta].phi(c) over the whole universe. `misspecification_effects` is the numpy
+reference; `batched_effects` runs many trials through the native kernel (csrc/include/toolbox/choice.h).
 """
 from __future__ import annotations
 
@@ -127,18 +128,28 @@ def batched_effects_reference(features, assumed, true, star, thetas, prior, beta
 def batched_effects(features, assumed, true, star, thetas, prior, beta, device: str = "cpu") -> np.ndarray:
     """The same [T, 6] by the native kernel (C++ threads, or CUDA with device='cuda') when built, else the
     reference. features [T, n, d], assumed / true bool [T, n], star int [T], thetas [K, d], prior [K]."""
-    from toolbox.core import dispatch, native
+    from toolbox.core import native
 
     features = np.ascontiguousarray(features, dtype=np.float64)
-    if not dispatch.use_native() or features.shape[2] > 16:
+    backend = effects_backend(device, features.shape[2])
+    if backend == "numpy":
         return batched_effects_reference(features, assumed, true, star, thetas, prior, beta)
     with np.errstate(divide="ignore"):
         log_prior = np.log(np.asarray(prior, dtype=np.float64) / np.sum(prior))
     args = (features, np.ascontiguousarray(assumed, dtype=np.uint8), np.ascontiguousarray(true, dtype=np.uint8),
             np.ascontiguousarray(star, dtype=np.int64), np.ascontiguousarray(thetas, dtype=np.float64), log_prior)
-    if device == "cuda" and native.cuda_kernels_usable():
+    if backend == "cuda":
         return _effects_cuda(args, float(beta))
     return native.module().choice_effects(*args, float(beta))
+
+
+def effects_backend(device: str = "cpu", d: int = 2) -> str:
+    """'cuda', 'cpu-native' or 'numpy': what `batched_effects` runs on (the kernels take d <= 16 features)."""
+    from toolbox.core import dispatch, native
+
+    if not dispatch.use_native() or d > 16:
+        return "numpy"
+    return "cuda" if device == "cuda" and native.cuda_kernels_usable() else "cpu-native"
 
 
 def _effects_cuda(args, beta: float) -> np.ndarray:

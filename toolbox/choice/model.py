@@ -104,11 +104,21 @@ def check_observation(n_options: int, obs: Observation) -> None:
         raise UserInputError(f"choice index {obs.choice} is outside the {n_options} options")
 
 
+def _log_joint(problem: ChoiceProblem, observations: list[Observation]) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return np.log(problem.prior) + log_likelihood(problem, observations)
+
+
 def posterior(problem: ChoiceProblem, observations: list[Observation]) -> np.ndarray:
     """Exact posterior over the hypothesis grid, b(theta | choices) [K]."""
-    with np.errstate(divide="ignore"):
-        log_post = np.log(problem.prior) + log_likelihood(problem, observations)
-    return np.exp(log_post - logsumexp(log_post))
+    log_joint = _log_joint(problem, observations)
+    return np.exp(log_joint - logsumexp(log_joint))
+
+
+def log_evidence(problem: ChoiceProblem, observations: list[Observation]) -> float:
+    """log P(choices | choice sets) = log sum_k b(theta_k) prod_i P(c_i | theta_k, C_i): the marginal likelihood
+    that compares candidate choice sets (a larger set pays for the options the human did not pick)."""
+    return float(logsumexp(_log_joint(problem, observations)))
 
 
 def entropy(p: np.ndarray, axis: int = -1) -> np.ndarray:

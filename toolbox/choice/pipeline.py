@@ -147,14 +147,16 @@ def run_audit(cfg: InferConfig, out: Path, seed: int, log: Callable[[str], None]
     return doc
 
 
-def run_sweep(cfg: SweepConfig, out: Path, seed: int, progress=None, log: Callable[[str], None] = print) -> dict:
+def run_sweep(cfg: SweepConfig, out: Path, seed: int, device: str = "cpu", progress=None,
+              log: Callable[[str], None] = print) -> dict:
+    """The per-class sweep; exact effects by the native kernel (C++ threads, or CUDA with device='cuda')."""
     from toolbox.core.executor import map_tasks
 
     if cfg.trials < 2 or cfg.options < 2 or cfg.d < 1 or cfg.directions < 2 or not cfg.betas:
         raise UserInputError("sweep needs trials >= 2, options >= 2, d >= 1, directions >= 2 and some betas")
     if any(not b > 0 for b in cfg.betas):
         raise UserInputError("every beta must be positive")
-    tasks = [misspec.SweepTask(cls, float(b), cfg.trials, cfg.options, cfg.d, cfg.directions, seed)
+    tasks = [misspec.SweepTask(cls, float(b), cfg.trials, cfg.options, cfg.d, cfg.directions, seed, device)
              for b in cfg.betas for cls in misspec.CLASSES]
     cells = map_tasks(misspec.run_sweep_task, tasks, backend=cfg.backend, workers=cfg.workers or None,
                       progress=progress)
@@ -166,7 +168,8 @@ def run_sweep(cfg: SweepConfig, out: Path, seed: int, progress=None, log: Callab
     plots.plot_class_effects(table, out / "class_effects.png",
                              f"exact expected effects vs correct set, {cfg.trials} trials per cell, "
                              f"n={cfg.options}, d={cfg.d}, K={cfg.directions}")
-    doc = {"classes": list(misspec.CLASSES), "betas": cfg.betas, "trials_per_cell": cfg.trials, "table": table}
+    doc = {"classes": list(misspec.CLASSES), "betas": cfg.betas, "trials_per_cell": cfg.trials,
+           "kernels": misspec.effects_backend(device, cfg.d), "table": table}
     write_json(out / "summary.json", doc)
     return doc
 

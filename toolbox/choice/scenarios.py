@@ -154,16 +154,19 @@ def from_spec(spec: dict, beta: float, directions: int = 16, name: str = "choice
     feature_names = list(spec.get("feature_names") or [f"f{i}" for i in range(d)])
     if len(feature_names) != d:
         raise UserInputError(f"{len(feature_names)} feature names for {d} features")
-    thetas = np.array(spec["thetas"], dtype=float) if "thetas" in spec else unit_directions(d, directions)
+    try:
+        thetas = np.array(spec["thetas"], dtype=float) if "thetas" in spec else unit_directions(d, directions)
+        prior = np.array(spec.get("prior", np.ones(len(thetas))), dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise UserInputError(f"thetas and prior must be numeric tables ({exc})") from exc
     if thetas.ndim != 2 or thetas.shape[1] != d:
         raise UserInputError(f"thetas must be a list of {d}-vectors (one per reward hypothesis)")
-    prior = np.array(spec.get("prior", np.ones(len(thetas))), dtype=float)
     problem = ChoiceProblem(features, thetas, prior, beta, names=names, feature_names=feature_names)
 
     def to_mask(members, what: str) -> np.ndarray:
         if not isinstance(members, list) or not members:
             raise UserInputError(f"{what} must be a non-empty list of option names")
-        unknown = [m for m in members if m not in options]
+        unknown = [m for m in members if not isinstance(m, str) or m not in options]
         if unknown:
             raise UserInputError(f"{what} names unknown option(s): {', '.join(map(str, unknown))}")
         return problem.mask([names.index(m) for m in members])
@@ -176,7 +179,7 @@ def from_spec(spec: dict, beta: float, directions: int = 16, name: str = "choice
         raise UserInputError("'choices' must be a list")
     for i, item in enumerate(raw_choices):
         choice, members = (item, None) if not isinstance(item, dict) else (item.get("choice"), item.get("set"))
-        if choice not in options:
+        if not isinstance(choice, str) or choice not in options:
             raise UserInputError(f"choice {i + 1} ({choice!r}) is not one of the options")
         cset = assumed if members is None else to_mask(members, f"the set of choice {i + 1}")
         if not cset[names.index(choice)]:
@@ -194,7 +197,10 @@ def _true_theta(value, thetas: np.ndarray) -> int | None:
         if not 0 <= value < len(thetas):
             raise UserInputError(f"true_theta index {value} is outside the {len(thetas)} hypotheses")
         return value
-    vec = np.asarray(value, dtype=float)
+    try:
+        vec = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise UserInputError(f"true_theta must be an index or a vector ({exc})") from exc
     if vec.shape != (thetas.shape[1],):
         raise UserInputError(f"true_theta must be an index or a {thetas.shape[1]}-vector")
     match = np.flatnonzero(np.isclose(thetas, vec).all(axis=1))

@@ -193,7 +193,7 @@ def section_rates(cfg, out: Path, seed: int, device: str, log) -> dict:
     fd = np.array([(thermo.entropy(dens, t + eps) - thermo.entropy(dens, t - eps)) / (2 * eps)
                    for t in times[1:-1:max(1, len(times) // 30)]])
     fd_err = float(np.max(np.abs(fd - r["dS"][1:-1:max(1, len(times) // 30)])))
-    fine = np.linspace(0.3, 0.7, 4001)
+    fine = np.linspace(0.4, 0.6, 801)
     phi_fine = thermo.ensemble_rates(dens, fine)["phi_rev"]
     t_star = float(fine[np.argmin(phi_fine)])
     t_s = tr.speciation_formula(cfg.mu, cfg.rates_sigma2)

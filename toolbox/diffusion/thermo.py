@@ -28,10 +28,10 @@ def ift_stats(total: np.ndarray) -> dict:
 def ift_convergence(total: np.ndarray, points: int = 50) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(n, mean exp(-S) over the first n trajectories, its SE) on a grid of n (the paper's Figs. 2 and 7)."""
     w = np.exp(-np.asarray(total, dtype=np.float64))
-    ns = np.unique(np.linspace(2, len(w), points).astype(int))
+    ns = np.unique(np.linspace(min(100, len(w)), len(w), points).astype(int))
     csum, csq = np.cumsum(w), np.cumsum(w**2)
     mean = csum[ns - 1] / ns
-    var = np.maximum(csq[ns - 1] / ns - mean**2, 0.0) * ns / (ns - 1)
+    var = np.maximum(csq[ns - 1] / ns - mean**2, 0.0) * ns / np.maximum(ns - 1, 1)
     return ns, mean, np.sqrt(var / ns)
 
 

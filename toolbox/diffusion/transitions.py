@@ -29,7 +29,8 @@ from toolbox.diffusion.densities import GaussianMixture
 # -- speciation ----------------------------------------------------------------------------------------------
 def speciation_formula(mu: float, sigma2: float) -> float:
     """Curvature criterion, closed form for 1/2 N(mu, s2) + 1/2 N(-mu, s2); <= 0 means no speciation."""
-    return 0.5 * float(np.log(mu**2 + np.sqrt(mu**4 + (sigma2 - 1.0) ** 2)))
+    with np.errstate(divide="ignore"):  # mu = 0, sigma^2 = 1: -inf (never)
+        return 0.5 * float(np.log(mu**2 + np.sqrt(mu**4 + (sigma2 - 1.0) ** 2)))
 
 
 def potential(density: GaussianMixture, x, t: float) -> np.ndarray:

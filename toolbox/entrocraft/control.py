@@ -187,3 +187,15 @@ def tracking_error(entropy, low, high, skip: int = 0) -> dict:
     dist = above + below
     return {"in_band": float((dist == 0).mean()), "rmse_to_band": float(np.sqrt((dist ** 2).mean())),
             "max_above": float(above.max()), "max_below": float(below.max()), "steps": int(h.size)}
+
+
+def theorem_condition(token_entropy, token_logp, seq_ids, n_seq: int) -> np.ndarray:
+    """Theorem 2's condition per rollout, from the fused kernel's per-token (H, log p_y) alone:
+    log pi(y|x) > sum_t log b_t with b_t = prod_{i!=y_t} p_i^{w_i}, w_i = p_i / (1 - p_y) (dp along e_y - p), i.e.
+    log b_t = (-H_t - p_y log p_y) / (1 - p_y). Where it holds, A > 0 lowers entropy and A < 0 raises it."""
+    h = np.asarray(token_entropy, dtype=np.float64)
+    lp = np.asarray(token_logp, dtype=np.float64)
+    p = np.exp(lp)
+    log_b = (-h - p * lp) / np.maximum(1.0 - p, 1e-6)
+    s = np.asarray(seq_ids, dtype=np.int64)
+    return np.bincount(s, weights=lp, minlength=n_seq) > np.bincount(s, weights=log_b, minlength=n_seq)

@@ -40,6 +40,7 @@ class Task:
     verify: Callable[[Instance, str], bool]
     max_answer_len: int
     alphabet: str = field(default="")
+    random_answer: Callable[[Instance, np.random.Generator], str] | None = None  # a legal, usually wrong answer
 
     @property
     def prompt_len(self) -> int:
@@ -78,6 +79,12 @@ def countdown_instances(max_target: int = 99) -> list[Instance]:
     return out
 
 
+def random_countdown(inst: Instance, rng: np.random.Generator) -> str:
+    d = [str(x) for x in rng.permutation(inst.record[0])]
+    ops = rng.choice(list("+-*"), size=2)
+    return f"{d[0]}{ops[0]}{d[1]}{ops[1]}{d[2]}"
+
+
 def verify_countdown(inst: Instance, answer: str) -> bool:
     digits, target = inst.record
     if len(answer) != 5 or answer[1] not in "+-*" or answer[3] not in "+-*" or not answer[::2].isdigit():
@@ -96,6 +103,10 @@ def modarith_instances() -> list[Instance]:
     return out
 
 
+def random_modarith(inst: Instance, rng: np.random.Generator) -> str:
+    return "".join(str(v) for v in rng.integers(0, 10, size=2))
+
+
 def verify_modarith(inst: Instance, answer: str) -> bool:
     a, b, m, t = inst.record
     return len(answer) == 2 and answer.isdigit() and (a * int(answer[0]) + b * int(answer[1])) % m == t
@@ -112,6 +123,11 @@ def subsetsum_instances() -> list[Instance]:
             if len(sols) >= 2:  # instances with a choice of answers
                 out.append(Instance(f"{''.join(map(str, digits))}={target:02d}:", tuple(sorted(sols)), (digits, target)))
     return out
+
+
+def random_subsetsum(inst: Instance, rng: np.random.Generator) -> str:
+    digits = rng.permutation(inst.record[0])
+    return "".join(str(v) for v in sorted(digits[: rng.integers(1, len(digits) + 1)]))
 
 
 def verify_subsetsum(inst: Instance, answer: str) -> bool:
@@ -169,15 +185,16 @@ def make_task(name: str, test_fraction: float = 0.2, split_seed: int = 0, prompt
     if name == "jsonl":
         if prompts is None:
             raise UserInputError("task jsonl needs a prompts file (--set prompts=FILE.jsonl)")
-        instances, verify = jsonl_instances(prompts), _user_verifier(verifier)
+        instances, verify, randomiser = jsonl_instances(prompts), _user_verifier(verifier), None
         max_len = max([len(s) for i in instances for s in i.solutions] + [8])
     else:
-        instances, verify, max_len = {"countdown": (countdown_instances(), verify_countdown, 5),
-                                      "modarith": (modarith_instances(), verify_modarith, 2),
-                                      "subsetsum": (subsetsum_instances(), verify_subsetsum, 5)}[name]
+        instances, verify, randomiser, max_len = {
+            "countdown": (countdown_instances(), verify_countdown, random_countdown, 5),
+            "modarith": (modarith_instances(), verify_modarith, random_modarith, 2),
+            "subsetsum": (subsetsum_instances(), verify_subsetsum, random_subsetsum, 5)}[name]
     train, test = _split(instances, test_fraction, split_seed)
     alphabet = "".join(sorted({c for i in instances for c in i.prompt + "".join(i.solutions)} | set("0123456789+-*=:")))
-    return Task(name, train, test, verify, max_len, alphabet)
+    return Task(name, train, test, verify, max_len, alphabet, randomiser)
 
 
 def sample_indices(n_items: int, count: int, seed: int, step: int) -> np.ndarray:

@@ -30,7 +30,7 @@ from toolbox.core.rng import numpy_generator
 from toolbox.entrocraft import advantages as adv_mod
 from toolbox.entrocraft.control import (FILTER_MODES, BandSchedule, band_warning, batch_entropy, controller_mode,
                                         entrocraft_filter, load_knots_csv, parse_knots, release_advantages,
-                                        tracking_error)
+                                        theorem_condition, tracking_error)
 from toolbox.entrocraft.fused_entropy import row_entropy
 from toolbox.entrocraft.model import CharTokenizer, GPTConfig, TinyGPT, load_hf, pad_prompts, sample
 from toolbox.entrocraft.passk import evaluate_samples
@@ -50,9 +50,10 @@ class TrainConfig:
     d_model: int = 64
     n_layer: int = 2
     n_head: int = 4
-    sft_steps: int = 150              # supervised warm start on one solution per train instance
+    sft_steps: int = 300              # supervised warm start on one solution per train instance
     sft_batch: int = 128
     sft_lr: float = 3e-3
+    sft_wrong_fraction: float = 0.5   # share of warm-start targets replaced by a random legal (mostly wrong) answer
     steps: int = 200
     prompts_per_step: int = 64
     group_size: int = 8
@@ -165,6 +166,11 @@ def _sample_shard(policy, req: RolloutRequest):
     return sample(policy, req.prompt_ids, req.max_new, req.eos_id, req.pad_id, req.temperature, req.top_p, gen)
 
 
+def _share(flags: np.ndarray, where: np.ndarray) -> float:
+    """Share of rollouts selected by `where` whose flag is set (nan when none is selected)."""
+    return float(flags[where].mean()) if where.any() else float("nan")
+
+
 def _pad_right(t: torch.Tensor, width: int, value) -> torch.Tensor:
     return torch.nn.functional.pad(t, (0, width - t.shape[1]), value=value)
 
@@ -243,10 +249,14 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------------------- warm start
     def warm_start(self) -> dict:
-        """Supervised warm start: cross-entropy on one random solution per train instance."""
+        """Supervised warm start: cross-entropy on one random solution per train instance, a `sft_wrong_fraction`
+        of them replaced by a random legal answer, so the policy starts confident on some wrong outputs [notes §6.3]."""
         cfg = self.cfg
         rng = numpy_generator(self.seed, 13)
-        answers = [i.solutions[rng.integers(len(i.solutions))] if i.solutions else "" for i in self.task.train]
+        wrong = rng.random(len(self.task.train)) < (cfg.sft_wrong_fraction if self.task.random_answer else 0.0)
+        answers = [self.task.random_answer(i, rng) if w else
+                   i.solutions[rng.integers(len(i.solutions))] if i.solutions else ""
+                   for i, w in zip(self.task.train, wrong)]
         data = [(i, a) for i, a in zip(self.task.train, answers) if a]
         if not data:
             raise UserInputError("no reference answers for the warm start; set sft_steps=0")
@@ -327,11 +337,14 @@ class Trainer:
             elif cfg.control == "entrocraft":
                 advantage = release_advantages(rewards, advantage, mode)
 
+        confident = theorem_condition(token_h.numpy(), old_logp.numpy(), seq_of_tok.numpy(), len(rewards))
         losses = self.update(t, seq, mask, seq_of_tok, old_logp, ref_logp, advantage, keep)
         return {"step": t, "h_low": low, "h_high": high, "entropy": h_batch, "entropy_seq_mean": h_seq,
                 "mode": mode, "accepted_fraction": float(keep.mean()), "kept": int(keep.sum()),
                 "reward": float(rewards.mean()), "accuracy": float(ok.mean()),
-                "response_length": float(lengths.mean()), "entropic_alpha": alpha, **losses,
+                "response_length": float(lengths.mean()), "entropic_alpha": alpha,
+                "confident_pos": _share(confident, advantage > 0), "confident_neg": _share(confident, advantage < 0),
+                **losses,
                 "seconds": time.perf_counter() - start}
 
     def _clip_range(self):
@@ -375,8 +388,9 @@ class Trainer:
                 self.optimizer.zero_grad()
                 loss.backward()
                 self.optimizer.step()
-                for k, v in (("pg_loss", pg), ("kl", kl), ("clip_fraction", clipped), ("policy_entropy", h.mean())):
-                    stats[k].append(float(v))
+                for k, v in (("pg_loss", pg), ("kl", kl), ("clip_fraction", clipped),
+                             ("policy_entropy", h.detach().mean())):
+                    stats[k].append(float(v.detach()))
         return {k: float(np.mean(v)) for k, v in stats.items()}
 
     def _policy_loss(self, log_ratio, logp, a, local_seq, n_seq, low, high, gen):

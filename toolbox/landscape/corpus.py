@@ -239,7 +239,8 @@ def read_reuters() -> list[Document]:
     try:
         import lda.datasets
     except ImportError as exc:
-        raise UserInputError("the built-in Reuters sample needs the PyPI package lda: pip install lda") from exc
+        raise UserInputError("the built-in Reuters sample ships in the PyPI package lda: "
+                             "pip install 'toolbox[data]'") from exc
     X = lda.datasets.load_reuters()
     vocab = lda.datasets.load_reuters_vocab()
     titles = lda.datasets.load_reuters_titles()

@@ -13,7 +13,7 @@ from scipy.optimize import linear_sum_assignment
 LN2 = math.log(2.0)
 
 
-def _normalise(p: np.ndarray) -> np.ndarray:
+def normalise(p: np.ndarray) -> np.ndarray:
     p = np.asarray(p, dtype=np.float64)
     s = p.sum(axis=-1, keepdims=True)
     return np.divide(p, s, out=np.zeros_like(p), where=s > 0)
@@ -21,7 +21,7 @@ def _normalise(p: np.ndarray) -> np.ndarray:
 
 def entropy(p: np.ndarray) -> np.ndarray:
     """H(p) = -sum_v p_v ln p_v along the last axis (0 ln 0 = 0): topic word entropy H(phi_k), topic-mix H(M)."""
-    p = _normalise(p)
+    p = normalise(p)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, p * np.log(p), 0.0)
     return -terms.sum(axis=-1)
@@ -29,7 +29,7 @@ def entropy(p: np.ndarray) -> np.ndarray:
 
 def kl(p: np.ndarray, q: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     """KL(p || q) along the last axis; q is floored at eps so a topic absent from q gives a large finite value."""
-    p, q = _normalise(p), _normalise(q)
+    p, q = normalise(p), normalise(q)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, p * (np.log(p) - np.log(np.maximum(q, eps))), 0.0)
     return terms.sum(axis=-1)
@@ -40,7 +40,7 @@ def jsd_matrix(P: np.ndarray, Q: np.ndarray) -> np.ndarray:
 
     In [0, ln 2]; 0 iff equal, ln 2 for disjoint supports.
     """
-    P, Q = _normalise(np.atleast_2d(P)), _normalise(np.atleast_2d(Q))
+    P, Q = normalise(np.atleast_2d(P)), normalise(np.atleast_2d(Q))
     hp, hq = entropy(P), entropy(Q)
     out = np.empty((P.shape[0], Q.shape[0]))
     for a in range(P.shape[0]):
@@ -134,6 +134,44 @@ def trend(series: np.ndarray, confidence: float = 0.95) -> dict:
             "label": label, "relative_change": float(rel)}
 
 
+def entropy_shift_ci(theta: np.ndarray, lengths: np.ndarray, slices: np.ndarray, n_slices: int, rng,
+                     draws: int = 200, confidence: float = 0.95) -> list[dict]:
+    """Delta H(s) = H(M(s)) - H(M(s-1)) with a bootstrap interval (documents resampled within each slice).
+
+    A shift is significant when its interval excludes 0 (change-point flag, topics.md §6 "beyond the anchors" 1).
+    """
+    members = [np.flatnonzero(slices == s) for s in range(n_slices)]
+    boot = np.full((draws, n_slices), np.nan)
+    for s, idx in enumerate(members):
+        if len(idx):
+            picks = rng.integers(0, len(idx), size=(draws, len(idx)))
+            for b in range(draws):
+                chosen = idx[picks[b]]
+                boot[b, s] = entropy(magnitude(theta[chosen], lengths[chosen]))
+    point = [entropy(magnitude(theta[idx], lengths[idx])) if len(idx) else np.nan for idx in members]
+    out = []
+    lo_q, hi_q = 100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2
+    for s in range(1, n_slices):
+        diff = boot[:, s] - boot[:, s - 1]
+        if np.isnan(diff).all():
+            out.append({"slice": s, "shift": np.nan, "ci_low": np.nan, "ci_high": np.nan, "significant": False})
+            continue
+        low, high = np.percentile(diff, [lo_q, hi_q])
+        out.append({"slice": s, "shift": float(point[s] - point[s - 1]), "ci_low": float(low),
+                    "ci_high": float(high), "significant": bool(low > 0 or high < 0)})
+    return out
+
+
+def split_merge(jsd_new_old: np.ndarray, threshold: float) -> dict:
+    """Topic lineage across two models: a new topic close (JSD / ln 2 < threshold) to two or more old topics is a
+    merge of them; an old topic close to two or more new ones split (topics.md §6 "beyond the anchors" 2)."""
+    close = jsd_new_old / LN2 < threshold
+    return {"merges": {int(k): np.flatnonzero(close[k]).tolist() for k in range(close.shape[0])
+                       if close[k].sum() >= 2},
+            "splits": {int(j): np.flatnonzero(close[:, j]).tolist() for j in range(close.shape[1])
+                       if close[:, j].sum() >= 2}}
+
+
 def slice_phi(theta_counts: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     """Topic-word distributions of one slice from its expected topic-word counts [K, V]."""
-    return _normalise(np.asarray(theta_counts, dtype=np.float64) + eps)
+    return normalise(np.asarray(theta_counts, dtype=np.float64) + eps)

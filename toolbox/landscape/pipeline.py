@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from toolbox.core.errors import UserInputError
+from toolbox.core.rng import numpy_generator
 from toolbox.core.io import atomic_write_bytes, atomic_write_text, read_json, write_csv, write_json
 from toolbox.landscape import aspects as asp
 from toolbox.landscape import corpus as cp
@@ -110,7 +111,7 @@ def _project(phi: np.ndarray, vocab: list[str], target: dict[str, int]) -> np.nd
         j = target.get(w)
         if j is not None:
             out[:, j] = phi[:, i]
-    return mt._normalise(out + 1e-12)
+    return mt.normalise(out + 1e-12)
 
 
 def load_previous(folder: str) -> dict:
@@ -123,8 +124,9 @@ def load_previous(folder: str) -> dict:
     return prev
 
 
-def compare_iterations(view: ModelView, vocab: list[str], prev: dict, jsd_new: float = 0.5) -> dict:
-    """Model change, entropy shift and trend-label diff against the previous iteration's base model."""
+def compare_iterations(view: ModelView, vocab: list[str], prev: dict, jsd_new: float = 0.5,
+                       lineage: float = 0.3) -> dict:
+    """Model change, entropy shift, trend-label diff and topic splits / merges against the previous iteration."""
     index = {w: i for i, w in enumerate(vocab)}
     old_phi = _project(prev["phi"], [str(w) for w in prev["vocabulary"]], index)
     change = mt.model_change(view.fitted.phi, old_phi, view.overall_magnitude, prev["magnitude"])
@@ -142,6 +144,7 @@ def compare_iterations(view: ModelView, vocab: list[str], prev: dict, jsd_new: f
             "entropy_shift": h_now - float(mt.entropy(prev["magnitude"])),
             "new_topics": sum(r["status"] == "new" for r in rows),
             "label_changes": sum(r["status"] == "matched" and r["label"] != r["previous_label"] for r in rows),
+            **mt.split_merge(mt.jsd_matrix(view.fitted.phi, old_phi), lineage),
             "topics": rows}
 
 
@@ -183,12 +186,15 @@ def _toml_key(s: str) -> str:
     return s if re.fullmatch(r"[A-Za-z0-9_-]+", s) else json.dumps(s)
 
 
-def _slice_rows(view: ModelView, labels: list[str], counts: list[int]) -> list[dict]:
+def _slice_rows(view: ModelView, labels: list[str], counts: list[int], shifts: list[dict]) -> list[dict]:
     rows = []
     for s, label in enumerate(labels):
         prev = view.mix_entropy[s - 1] if s else np.nan
+        ci = shifts[s - 1] if s else {}
         rows.append({"model": view.name, "slice": s, "label": label, "documents": counts[s],
                      "mix_entropy": view.mix_entropy[s], "entropy_shift": view.mix_entropy[s] - prev,
+                     "shift_ci_low": ci.get("ci_low"), "shift_ci_high": ci.get("ci_high"),
+                     "shift_significant": ci.get("significant"),
                      "mean_doc_entropy": view.doc_entropy[s],
                      "mean_word_entropy": np.nanmean(view.word_entropy[s]) if counts[s] else np.nan})
     return rows
@@ -282,7 +288,10 @@ def run(cfg: LandscapeConfig, out: Path, seed: int, log: Callable[[str], None] =
     write_json(out / "ingest_report.json", ingest)
     if sweep:
         write_csv(out / "coherence.csv", sweep)
-    write_csv(out / "slices.csv", [r for v in views for r in _slice_rows(v, corpus.slice_labels, counts)])
+    shifts = {v.name: mt.entropy_shift_ci(v.fitted.theta, lengths, slices, n_slices, numpy_generator(seed, 43))
+              for v in views}
+    write_csv(out / "slices.csv", [r for v in views
+                                   for r in _slice_rows(v, corpus.slice_labels, counts, shifts[v.name])])
     extra = [{"aspect_similarity": selection["aspect_similarity"][j], "trend_score": selection["trend_score"][j]}
              for j in range(k)]
     topic_rows = _topic_rows(base, words, rank, extra)
@@ -319,7 +328,7 @@ def run(cfg: LandscapeConfig, out: Path, seed: int, log: Callable[[str], None] =
     summary = {
         "source": cfg.source, "documents": len(corpus), "vocabulary": len(vocab), "slices": n_slices,
         "slice_labels": corpus.slice_labels, "k": k, "coherence_sweep": sweep,
-        "base": _model_summary(base),
+        "base": {**_model_summary(base), "entropy_shifts": shifts["base"]},
         "aspect": _aspect_summary(aspects, aview, alignment, counts, slices) if aview else None,
         "base_vs_aspect": ({kk: v for kk, v in base_vs_aspect.items() if kk != "matched_jsd"}
                            if base_vs_aspect else None),
@@ -374,7 +383,7 @@ def planted_check(truth, view: ModelView, vocab: list[str], ranking: list[int]) 
     """Recovery of the planted truth: Hungarian-matched topics, magnitude correlation, H(M) at both ends."""
     index = {w: i for i, w in enumerate(truth.vocabulary)}
     cols = np.array([index[w] for w in vocab])
-    pi, d = mt.hungarian_match(mt._normalise(truth.phi[:, cols]), view.fitted.phi)
+    pi, d = mt.hungarian_match(mt.normalise(truth.phi[:, cols]), view.fitted.phi)
     recovered = view.magnitude[:, pi[truth.rising_topic]]
     return {"matched_jsd": d.tolist(), "rising_topic_model_index": int(pi[truth.rising_topic]),
             "magnitude_pearson_r": float(np.corrcoef(recovered, truth.mix[:, truth.rising_topic])[0, 1]),

@@ -100,6 +100,9 @@ def markdown(summary: dict, plots: list[str]) -> str:
               f"Perplexity {b['perplexity']:.1f}; topic-mix entropy over the whole corpus "
               f"{b['overall_mix_entropy']:.4f} nats; first-to-last slice entropy shift "
               f"{_num(b['entropy_shift_first_last'])}; trends: {b['labels']}.", "",
+              "Entropy shifts between slices (bootstrap 95 % interval; * = interval excludes 0): " + ", ".join(
+                  f"{s['slice_labels'][e['slice']]} {_num(e['shift'])}{'*' if e['significant'] else ''}"
+                  for e in b["entropy_shifts"]) + ".", "",
               "## Ranked trends (RL selection)", "",
               "| rank | topic | label | magnitude | slope / slice | top words |", "|---|---|---|---|---|---|"]
     for t in sorted(s["topics"], key=lambda t: t["rank"]):
@@ -132,7 +135,8 @@ def markdown(summary: dict, plots: list[str]) -> str:
         lines += ["## Diff against the previous iteration", "",
                   f"Model change {it['model_change_jsd']:.4f} (matched similarity {it['matched_similarity']:.4f}); "
                   f"entropy shift {it['entropy_shift']:+.4f} nats; new topics {it['new_topics']}; "
-                  f"trend-label changes {it['label_changes']}.", ""]
+                  f"trend-label changes {it['label_changes']}; merges {it['merges'] or 'none'}; splits "
+                  f"{it['splits'] or 'none'}.", ""]
     if s.get("planted"):
         p = s["planted"]
         lines += ["## Planted truth (synthetic)", "",

@@ -17,7 +17,7 @@ import numpy as np
 from toolbox.core.errors import UserInputError
 from toolbox.core.rng import numpy_generator
 from toolbox.noisynn.noise import NoiseSpec, attach_noise, noise_site
-from toolbox.noisynn.train import NoisyModel, _calibrate, batch_order, predict
+from toolbox.noisynn.train import NoisyModel, calibrate, batch_order, predict
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,8 @@ def audit(model, spec: NoiseSpec, layer: int, x_train: np.ndarray, x_test: np.nd
     injector = attach_noise(module, spec, layout, prefix, seed=seed)
     noisy = NoisyModel(model, injector, layer)
     try:
-        _calibrate(noisy, torch.from_numpy(x_train))
+        if spec.kind == "gaussian":
+            calibrate(noisy, torch.from_numpy(x_train))
         n, b = len(y_test), settings.batch_size
         identity = np.arange(n)
         clean, _ = predict(noisy, x_test, b, identity, noise=False)
@@ -143,3 +144,49 @@ def write_audit(out, result: dict) -> list[str]:
     ax.legend(fontsize=7)
     save_figure(fig, out / "permutation_test.png")
     return ["audit.json", "protocols.csv", "permutation_test.png"]
+
+
+@dataclass
+class AuditConfig:
+    checkpoint: str = ""         # a train-noisy checkpoint; empty: train a baseline first
+    dataset: str = "digits"
+    model: str = "cnn"
+    epochs: int = 30
+    noise: str = "optimal"
+    strength: float = 0.0
+    layer: object = "head"       # block index or "head"
+    axis: str = "batch"
+    batch_size: int = 10
+    permutations: int = 100
+    threads: int = 2
+
+
+def run_audit(cfg: AuditConfig, out, seed: int = 0, log=print) -> dict:
+    """Load (or train) the model, rebuild its test split, audit the noise and write the audit files."""
+    import torch
+
+    from toolbox.noisynn.checkpoint import load_checkpoint
+    from toolbox.noisynn.data import load_dataset
+    from toolbox.noisynn.study import StudyConfig, _layer_index
+    from toolbox.noisynn.train import TrainSettings, build_noisy_model, train
+
+    torch.set_num_threads(max(1, cfg.threads))
+    spec = NoiseSpec(cfg.noise, cfg.strength, cfg.axis, "eval")
+    if cfg.checkpoint:
+        model, meta = load_checkpoint(cfg.checkpoint)
+        data = load_dataset(meta["dataset"], meta["seed"])
+        model_name, depth, data_seed = meta["model"], meta["depth"], meta["seed"]
+        log(f"audit of {cfg.checkpoint} ({model_name} on {meta['dataset']}, seed {data_seed})")
+    else:
+        data = load_dataset(cfg.dataset, seed)
+        model_name, depth, data_seed = cfg.model, 0, seed
+        log(f"training a noise-free {cfg.model} on {cfg.dataset} ({cfg.epochs} epochs, seed {seed}) to audit")
+        noisy = build_noisy_model(cfg.model, data.input_shape, data.classes, NoiseSpec(), -1, seed)
+        train(noisy, data.x_train, data.y_train, TrainSettings(epochs=cfg.epochs), seed)
+        noisy.injector.detach()
+        model = noisy.model
+    layer = _layer_index(StudyConfig(model=model_name, depth=depth), cfg.layer)
+    result = audit(model, spec, layer, data.x_train, data.x_test, data.y_test,
+                   AuditSettings(cfg.batch_size, cfg.permutations), seed=data_seed)
+    result["files"] = write_audit(out, result)
+    return result

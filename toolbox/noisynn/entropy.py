@@ -106,8 +106,9 @@ def pca_basis(z: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
     """(mean, top `dims` principal directions [dZ, dims]) of clean features, reused for the noisy ones."""
     z = np.asarray(z, dtype=np.float64).reshape(len(z), -1)
     mean = z.mean(0)
-    _, _, vt = np.linalg.svd(z - mean, full_matrices=False)
-    return mean, vt[:min(dims, len(vt))].T
+    centred = z - mean
+    _, vectors = np.linalg.eigh(centred.T @ centred)  # ascending eigenvalues
+    return mean, vectors[:, ::-1][:, :min(dims, z.shape[1], len(z) - 1)]
 
 
 def feature_entropy_change(labels: np.ndarray, clean: np.ndarray, noisy: np.ndarray, classes: int,

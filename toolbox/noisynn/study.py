@@ -34,6 +34,7 @@ class StudyConfig:
     model: str = "cnn"
     depth: int = 0                       # 0: model default (cnn 2 residual blocks, vit 4 blocks)
     seeds: int = 10
+    first_seed: int = 0                  # seeds are first_seed, first_seed + 1, ...
     epochs: int = 30
     batch_size: int = 64
     lr: float = 1e-3
@@ -41,7 +42,7 @@ class StudyConfig:
     plan: str = "full"
     noise: str = "linear"                # sweep: which noise
     strengths: list[float] = field(default_factory=lambda: [0.1, 0.3])
-    layers: list[int] = field(default_factory=lambda: [-1])  # block index (negative from the end); depth = head
+    layers: list = field(default_factory=lambda: [-1])  # block indices (negative from the end) or "head"
     apply: str = "train"                 # sweep: train | eval | both
     axis: str = "batch"
     detach_partner: str = "official"     # official (linear detached, optimal not) | detach | full
@@ -188,7 +189,7 @@ def _eval_condition(cond: Condition, trained, data, cfg: StudyConfig, seed: int)
     from toolbox.noisynn import entropy
     from toolbox.noisynn.audit import batch_purity
     from toolbox.noisynn.noise import attach_noise, noise_site
-    from toolbox.noisynn.train import NoisyModel, _calibrate, batch_order, metrics, predict
+    from toolbox.noisynn.train import NoisyModel, calibrate, batch_order, metrics, predict
 
     import torch
 
@@ -198,7 +199,8 @@ def _eval_condition(cond: Condition, trained, data, cfg: StudyConfig, seed: int)
     injector = attach_noise(module, cond.spec, layout, prefix, seed=seed)
     try:
         noisy = NoisyModel(model, injector, layer)
-        _calibrate(noisy, torch.from_numpy(data.x_train))
+        if cond.spec.kind == "gaussian":
+            calibrate(noisy, torch.from_numpy(data.x_train))
         order = batch_order(data.y_test, cond.eval_order, seed)
         logits, noisy_features = predict(noisy, data.x_test, cond.eval_batch_size, order, capture=True)
         clean_logits, clean_features = predict(noisy, data.x_test, cond.eval_batch_size, order, noise=False,
@@ -270,8 +272,8 @@ def run_study(cfg: StudyConfig, out: Path, log: Callable[[str], None] = print,
     ckpt_dir = out / "checkpoints"
     eval_conditions = tuple(c for c in conditions if c.stage == "eval")
     tasks = []
-    for seed in range(cfg.seeds):
-        keep = cfg.checkpoints == "all" or (cfg.checkpoints == "first-seed" and seed == 0)
+    for seed in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
+        keep = cfg.checkpoints == "all" or (cfg.checkpoints == "first-seed" and seed == cfg.first_seed)
         tasks.append(Task(cfg, seed, eval_conditions, True, str(ckpt_dir) if keep else None))
         tasks += [Task(cfg, seed, (c,), False, str(ckpt_dir) if keep else None)
                   for c in conditions if c.stage == "train"]

@@ -59,7 +59,9 @@ def train(noisy: NoisyModel, x: np.ndarray, y: np.ndarray, settings: TrainSettin
     n = len(xt)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     order_gen = torch.Generator().manual_seed(seed * 7919 + 17)
-    _calibrate(noisy, xt)
+    gaussian = injector.spec.kind == "gaussian"
+    if gaussian:
+        calibrate(noisy, xt)
     history = []
     injector.stream = TRAIN_STREAM
     for epoch in range(settings.epochs):
@@ -77,14 +79,14 @@ def train(noisy: NoisyModel, x: np.ndarray, y: np.ndarray, settings: TrainSettin
             loss_sum += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == yt[idx]).sum())
         history.append({"epoch": epoch + 1, "loss": loss_sum / n, "train_accuracy": correct / n})
-        if injector.spec.kind == "gaussian":
-            _calibrate(noisy, xt)  # the scale follows the features as they train
-    _calibrate(noisy, xt)
+        if gaussian:
+            calibrate(noisy, xt)  # the scale follows the features as they train
     return history
 
 
-def _calibrate(noisy: NoisyModel, xt: torch.Tensor, batch_size: int = 512) -> None:
-    """reference_std := std of the clean features at the site over the training inputs (eval mode, noise off)."""
+def calibrate(noisy: NoisyModel, xt: torch.Tensor, batch_size: int = 512) -> None:
+    """reference_std := std of the clean features at the site over the training inputs (eval mode, noise off);
+    the scale of relative Gaussian noise."""
     model = noisy.model
     was_training = model.training
     model.eval()

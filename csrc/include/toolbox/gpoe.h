@@ -6,11 +6,13 @@
 //   combine 0: T = S_T,               numerator = S_Tm                 (product: PoE, raw-entropy gPoE)
 //           1: T = S_T / S_b,         numerator = S_Tm / S_b           (weights normalised to sum 1)
 //           2: T = S_T + (1 - S_b)/v**, numerator = S_Tm + (1 - S_b) m** / v**   (BCM / rBCM prior correction)
+// Terms are computed in the input precision and summed in double.
 // A point falls back to the prior (m**, v**) when S_b < eps or the fused precision is not positive and finite.
 // An expert whose mean is not finite or whose variance is not in (0, inf) is left out at that point.
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #if defined(__CUDACC__)
 #define TOOLBOX_GPOE_HD __host__ __device__ __forceinline__
@@ -46,20 +48,60 @@ struct GpoeSums {
   double t = 0.0, tm = 0.0, b = 0.0, b2 = 0.0;
 };
 
-// Adds one expert's prediction (mean m, variance v, weight prior vp) to the running sums.
-template <class T>
-TOOLBOX_GPOE_HD void gpoe_accumulate(GpoeSums& s, T m, T v, T vp, int weight) {
-  if (!(v > T(0)) || !(v < INFINITY) || !(m - m == T(0))) return;  // not a finite Gaussian
-  double b = 1.0;
-  if (weight == kWeightEntropy) {
-    const T ratio = vp / v;
-    b = ratio > T(1) && ratio < INFINITY ? 0.5 * static_cast<double>(std::log(ratio)) : 0.0;
+// log(x) for finite x >= 1 (Cephes logf: exponent split + degree-8 polynomial, ~1 ulp): branch-free, so the CPU
+// loop vectorises where std::log would stay scalar; the CUDA kernel uses the same function.
+TOOLBOX_GPOE_HD float log_ge1(float x) {
+  int32_t bits;
+  memcpy(&bits, &x, sizeof bits);
+  int32_t e = ((bits >> 23) & 0xff) - 126;  // x = m 2^e, m in [0.5, 1)
+  bits = (bits & 0x007fffff) | 0x3f000000;
+  float m;
+  memcpy(&m, &bits, sizeof m);
+  const bool low = m < 0.707106781186547524f;
+  e = low ? e - 1 : e;
+  m = low ? m + m - 1.0f : m - 1.0f;
+  const float z = m * m;
+  float y = 7.0376836292e-2f;
+  y = y * m - 1.1514610310e-1f;
+  y = y * m + 1.1676998740e-1f;
+  y = y * m - 1.2420140846e-1f;
+  y = y * m + 1.4249322787e-1f;
+  y = y * m - 1.6668057665e-1f;
+  y = y * m + 2.0000714765e-1f;
+  y = y * m - 2.4999993993e-1f;
+  y = y * m + 3.3333331174e-1f;
+  y = y * m * z;
+  const float fe = static_cast<float>(e);
+  y += -2.12194440e-4f * fe;
+  y += -0.5f * z;
+  return (m + y) + 0.693359375f * fe;
+}
+TOOLBOX_GPOE_HD double log_ge1(double x) { return log(x); }
+
+// One expert's terms at one point, in the input precision: weight b, b / v and b m / v (all 0 when the
+// prediction is not a finite Gaussian). Selects rather than branches, so that the CPU loop vectorises.
+template <int kWeight, class T>
+TOOLBOX_GPOE_HD void gpoe_terms(T m, T v, T vp, T& beta, T& precision, T& weighted_mean) {
+  const bool valid = (v > T(0)) & (v < T(INFINITY)) & (m - m == T(0));
+  const T safe_v = valid ? v : T(1), safe_m = valid ? m : T(0);  // every operation below is unconditional
+  const T inv = T(1) / safe_v;
+  T b = T(1);
+  if (kWeight == kWeightEntropy) {
+    const T ratio = vp * inv;
+    const bool gain = (ratio > T(1)) & (ratio < T(INFINITY));
+    b = gain ? T(0.5) * log_ge1(gain ? ratio : T(1)) : T(0);
   }
-  const double precision = b / static_cast<double>(v);
-  s.t += precision;
-  s.tm += precision * static_cast<double>(m);
-  s.b += b;
-  s.b2 += b * b;
+  beta = valid ? b : T(0);
+  precision = beta * inv;
+  weighted_mean = precision * safe_m;
+}
+
+template <class T>
+TOOLBOX_GPOE_HD void gpoe_add(GpoeSums& s, T beta, T precision, T weighted_mean) {
+  s.t += static_cast<double>(precision);
+  s.tm += static_cast<double>(weighted_mean);
+  s.b += static_cast<double>(beta);
+  s.b2 += static_cast<double>(beta) * static_cast<double>(beta);
 }
 
 // The fused Gaussian from the sums; returns true when it fell back to the prior.

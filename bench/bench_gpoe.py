@@ -1,0 +1,113 @@
+"""Fusion-kernel benchmark: M experts x N test points, float32, every rule: the C++ kernel (threads), a vectorised
+numpy float32 version, the float64 numpy reference; on a GPU the CUDA kernel against the measured copy bandwidth.
+
+    .venv/bin/python bench/bench_gpoe.py [--experts 64] [--points 1000000] [--repeats 3] [--json out.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from toolbox.core import native
+from toolbox.gpoe import fusion
+
+
+def numpy_float32(mean, var, prior_var, rule):
+    """The obvious vectorised numpy fusion in float32 (materialises [M, N] weights and precisions)."""
+    weight, combine = fusion.RULES[rule]
+    precision = 1.0 / var
+    beta = (np.maximum(0.5 * np.log(prior_var / var), 0) if weight == "entropy"
+            else np.ones_like(var))
+    bt = beta * precision
+    s_t, s_tm, s_b = bt.sum(0), (bt * mean).sum(0), beta.sum(0)
+    if combine == "normalised":
+        s_t, s_tm = s_t / s_b, s_tm / s_b
+    elif combine == "corrected":
+        s_t = s_t + (1 - s_b) / prior_var
+    out_var = 1 / s_t
+    return s_tm * out_var, out_var
+
+
+def best_of(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--experts", type=int, default=64)
+    ap.add_argument("--points", type=int, default=1_000_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--rules", nargs="*", default=["gpoe-normalized", "poe", "rbcm"])
+    ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    m, n = args.experts, args.points
+    mean = rng.standard_normal((m, n), dtype=np.float32)
+    var = rng.uniform(0.05, 1.0, (m, n)).astype(np.float32)
+    prior = np.array([1.01], np.float32)
+    gbytes = 8 * m * n / 1e9
+    print(f"fusion of M = {m} experts x N = {n} points, float32 ({gbytes:.2f} GB read), "
+          f"native={native.available()}, threads={native.build_info().get('threads')}")
+    rows = []
+    for rule in args.rules:
+        row = {"rule": rule}
+        if native.available():
+            row["cpp_s"] = best_of(lambda: fusion.fuse(mean, var, prior, rule), args.repeats)
+            row["cpp_GBps"] = gbytes / row["cpp_s"]
+        row["numpy_f32_s"] = best_of(lambda: numpy_float32(mean, var, np.float32(1.01), rule), args.repeats)
+        if not args.skip_reference:
+            row["numpy_f64_reference_s"] = best_of(lambda: fusion.fuse_reference(mean, var, 1.01, rule), 1)
+        rows.append(row)
+        print("  " + "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+    cuda = cuda_rows(mean, var, args)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"experts": m, "points": n, "cpu": rows, "cuda": cuda}, fh, indent=2)
+
+
+def cuda_rows(mean, var, args):
+    import torch
+
+    if not (torch.cuda.is_available() and native.cuda_kernels_usable()):
+        print("CUDA: not available here")
+        return []
+    mt, vt = torch.from_numpy(mean).cuda(), torch.from_numpy(var).cuda()
+    prior = torch.tensor([1.01], device="cuda")
+    nbytes = 2 * mt.numel() * 4
+    dst = torch.empty_like(mt)
+
+    def timed(fn, reps=20):
+        fn()
+        torch.cuda.synchronize()
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(reps):
+            fn()
+        end.record()
+        torch.cuda.synchronize()
+        return start.elapsed_time(end) / 1e3 / reps
+
+    copy_s = timed(lambda: dst.copy_(mt))
+    copy_bw = 2 * mt.numel() * 4 / copy_s  # read + write
+    print(f"CUDA {torch.cuda.get_device_name()}: measured copy bandwidth {copy_bw / 1e9:.0f} GB/s")
+    rows = []
+    for rule in args.rules:
+        t = timed(lambda: fusion.fuse(mt, vt, prior, rule))
+        bw = (nbytes + 4 * 4 * mt.shape[1]) / t
+        rows.append({"rule": rule, "cuda_s": t, "cuda_GBps": bw / 1e9, "fraction_of_copy": bw / copy_bw})
+        print(f"  {rule}: {t * 1e3:.3f} ms, {bw / 1e9:.0f} GB/s = {100 * bw / copy_bw:.0f}% of copy bandwidth")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
