@@ -9,7 +9,7 @@ from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, JsonOpt, OutOpt,
                                 run_dir, write_config)
 
 PANEL = "Diffusion physics"
-SECTIONS_HELP = "simulate, entropy, rates, speciation, phase-diagram, collapse, fp-potential, or all"
+SECTIONS_HELP = "simulate, entropy, rates, speciation, phase-diagram, collapse, fp-potential, learned, or all"
 
 
 def sample_diffusion(
@@ -18,7 +18,7 @@ def sample_diffusion(
     direction: Annotated[Optional[str], typer.Option(help="simulate: forward | reverse | flow.")] = None,
     scheme: Annotated[Optional[str], typer.Option(help="euler | exact (forward OU) | heun.")] = None,
     particles: Annotated[Optional[int], typer.Option(help="Trajectories per run.")] = None,
-    steps: Annotated[Optional[int], typer.Option(help="Time steps on [t_lo, t_hi].")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Time steps between t_lo and t_hi.")] = None,
     json_out: JsonOpt = False, seed: SeedOpt = 0, device: DeviceOpt = "auto", out: OutOpt = None,
     config: ConfigOpt = None, sets: SetOpt = None, debug: DebugOpt = False,
 ) -> None:
@@ -57,11 +57,17 @@ def _headline(name: str, r: dict) -> str:
         return ", ".join(f"t_S({row['mu']:g},{row['sigma2']:g}) = {row['t_S_curvature_formula']:.6f}"
                          for row in r["table"][:3]) + f"; phi(1/2 ln d) = {r['clone_phi_at_half_ln_d']['phi']:.3f}"
     if name == "collapse":
-        return f"t_C formula {r['t_C_formula']:.4f}, Monte Carlo {r['t_C_monte_carlo_self_weight_half']:.3f}"
+        return (f"t_C formula {r['t_C_formula']:.4f}, Monte Carlo {r['t_C_monte_carlo_self_weight_half']:.3f}; "
+                f"digits: memorised-half {r['digits_t_C_memorised_half']:.3f}, "
+                f"Gaussian-cluster {r['digits_t_C_gaussian_formula']:.3f}")
     if name == "simulate":
         return f"{r['direction']} {r['scheme']}: {r['particle_steps_per_s']:.3g} particle-steps/s ({r['backend']})"
     if name == "phase-diagram":
         return "; ".join(f"sigma2={t['sigma2']:g} ({t['phase']}): KS {t['ks_statistic']:.4f}" for t in r["unstable_test"])
+    if name == "learned":
+        ex, nn = r["table"][:2]
+        return (f"log p0 of samples: exact {ex['mean_log_p0_of_samples']:.3f}, learned "
+                f"{nn['mean_log_p0_of_samples']:.3f}; <dS_tot> {ex['mean_dS_tot']:.3f} vs {nn['mean_dS_tot']:.3f}")
     if name == "fp-potential":
         return f"inflection points: {r['inflection_points']}"
     return ""

@@ -106,7 +106,7 @@ def _interactive(session: Session, cfg, assist: bool) -> None:
     console = session.console
     console.print(f"{game.name}: {game.n_secrets} secrets, H0 = {game.entropy0():.3f} bits. Feedback format: "
                   f"{game.outcome_format}.")
-    console.print("type 'ACTION FEEDBACK' (or just FEEDBACK to accept the suggestion), 'undo', 'quit'" if assist
+    console.print("type 'ACTION = FEEDBACK' (or just FEEDBACK for the suggested action), 'undo', 'quit'" if assist
                   else "type an action, 'hint' for a suggestion, 'undo', 'quit'")
     done = False
     while not done:
@@ -133,8 +133,8 @@ def _interactive(session: Session, cfg, assist: bool) -> None:
             continue
         try:
             if assist:
-                action, _, feedback = text.rpartition(" ")
-                new = helper.record(action or suggestion, feedback)
+                action, _, feedback = text.rpartition("=")
+                new = helper.record(action.strip() or suggestion, feedback)
             else:
                 action = game.action_index(text)
                 outcome = int(game.table[action, secret]) if game.table is not None else \

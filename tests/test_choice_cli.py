@@ -61,6 +61,16 @@ def test_infer_csv_file(tmp_path):
     assert doc["robustness"]["family_size"] == 2  # remove 'cheap' or add 'mid'
 
 
+def test_infer_three_features_runs_sphere_sampler_check(tmp_path):
+    spec = {"options": {"a": [1, 0, 0], "b": [0, 1, 0], "c": [0, 0, 1], "d": [0.5, 0.5, -1]},
+            "choices": ["a", "a", "b", "a"]}
+    path = _write(tmp_path, "three.json", spec)
+    result, doc = _run(["infer", "--choices", str(path), "--out", str(tmp_path / "run"), "--set", "steps=1200"])
+    assert result.exit_code == 0, result.output
+    assert doc["hypotheses"] == 16 and len(doc["map_theta"]) == 3
+    assert doc["sampler_check"]["mean_error"] < 0.05 and "total_variation" not in doc["sampler_check"]
+
+
 def test_audit_peanuts_and_every_theta(tmp_path):
     result, doc = _run(["audit", "--scenario", "peanuts", "--out", str(tmp_path / "a")])
     assert result.exit_code == 0, result.output

@@ -169,3 +169,18 @@ def test_sampler_detects_a_wrong_target():
     exact = sampler.exact_angle_posterior(sampler.observation_loglik(p.features, p.beta, scn.observations))
     flat, _ = sampler.sample_sphere_posterior(lambda t: np.zeros(len(t)), 2, numpy_generator(0), steps=600)
     assert sampler.total_variation(exact, sampler.angle_histogram(flat, 36)) > 0.2
+
+
+def test_sampler_posterior_mean_in_three_dimensions():
+    """d = 3: the MCMC posterior mean matches Fibonacci-lattice quadrature of the exact posterior."""
+    rng = numpy_generator(11)
+    feats = rng.standard_normal((6, 3))
+    truth = np.array([0.6, -0.48, 0.64])
+    probs = np.exp(2.0 * feats @ truth)
+    full = np.ones(6, bool)
+    obs = [Observation(int(c), full) for c in rng.choice(6, size=6, p=probs / probs.sum())]
+    loglik = sampler.observation_loglik(feats, 2.0, obs)
+    samples, _ = sampler.sample_sphere_posterior(loglik, 3, numpy_generator(12), chains=64, steps=1500)
+    exact = sampler.exact_sphere_mean(sampler.observation_loglik(feats, 2.0, obs, compress=False), 3)
+    assert np.linalg.norm(exact) > 0.3  # informative: the mean is far from the sphere's centre
+    assert np.linalg.norm(samples.mean(axis=0) - exact) < 0.03

@@ -160,3 +160,19 @@ def test_unstable_phase_still_samples():
     run = simulate(dens, 20_000, "reverse", "euler", 0.0, 5.0, 500, seed=0)
     assert np.all(np.isfinite(run.x_end))
     assert run.x_end.var() == pytest.approx(4.0, rel=0.05)
+
+
+def test_learned_score_by_denoising_score_matching():
+    import torch
+
+    from toolbox.diffusion.score_net import score_error, train_score_mlp
+
+    torch.set_num_threads(1)
+    dens = GaussianMixture.symmetric(1.5, 0.3)
+    learned, losses = train_score_mlp(dens, steps=300, batch=256, hidden=64, seed=0)
+    assert np.mean(losses[-30:]) < np.mean(losses[:30])
+    err = score_error(learned, dens, [0.5, 1.0, 2.0])
+    assert np.all(err < 0.15 * np.array([thermo.fisher_information(dens, t) for t in (0.5, 1.0, 2.0)]))
+    run = simulate(learned, 300, "reverse", "euler", 0.0, 3.0, 150, seed=0, x_start=dens.sample(300, 3.0, 0),
+                   backend="reference")
+    assert np.all(np.isfinite(run.heat)) and np.isnan(run.logp_end).all()

@@ -50,8 +50,8 @@ def test_first_decision_explains_itself():
 
 
 @needs_native
-@pytest.mark.parametrize("spec", ["mastermind:pegs=3,colors=3", "number:n=20", "guesswho",
-                                  "bulls-cows:pegs=2,colors=5"])
+@pytest.mark.parametrize("spec", ["mastermind:pegs=3,colors=3", "number:n=20", "bulls-cows:digits=2,symbols=5",
+                                  "mastermind:pegs=2,colors=4,repeats=false"])
 def test_optimal_solver_matches_python_oracle(spec):
     game = make_game(spec)
     solver = Optimal().solver(game)

@@ -110,3 +110,17 @@ def test_bad_inputs_exit_2_and_write_nothing(tmp_path):
     _fails_cleanly([str(tmp_path / "nope.csv")], tmp_path, "not found")
     _fails_cleanly(["synthetic", "--bin", "fortnight"], tmp_path, "--bin")
     _fails_cleanly(["synthetic", "--previous", str(tmp_path)], tmp_path, "no model.npz")
+
+
+def test_coherence_sweep_chooses_the_best_k():
+    from toolbox.landscape.synthetic import SyntheticConfig, generate
+
+    docs, _ = generate(SyntheticConfig(docs_per_slice=30, doc_length=40, slices=3), 0)
+    corpus = cp.clean(docs, "year")
+    dictionary, bow, _ = md.build_dictionary(corpus.tokens, 2, 1.0)
+    settings = md.LdaSettings(engine="single", passes=2)
+    best, rows = md.select_k(bow, dictionary, corpus.tokens, md.parse_k_range("3:7:2"), 0, settings, "u_mass")
+    assert [r["k"] for r in rows] == [3, 5, 7]
+    assert all({"c_v", "c_npmi", "u_mass"} <= set(r) for r in rows)
+    assert best == max(rows, key=lambda r: r["u_mass"])["k"]
+    assert md.parse_k_range("5,8") == [5, 8]

@@ -11,6 +11,7 @@ void init_diffusion(py::module_& m);
 void init_noisynn(py::module_& m);
 void init_shaping(py::module_& m);
 void init_choice(py::module_& m);
+void init_entrocraft(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "toolbox native kernels (C++ threads, optional CUDA)";
@@ -22,4 +23,5 @@ PYBIND11_MODULE(_core, m) {
   init_noisynn(m);
   init_shaping(m);
   init_choice(m);
+  init_entrocraft(m);
 }

@@ -241,12 +241,19 @@ struct IsesOptimalSolver::Impl {
       if (it == seen.end()) seen.emplace(signature[a], a);
       out.push_back(found[a]);
     }
-    std::sort(out.begin(), out.end(), [](const Option& x, const Option& y) {
+    const auto by_bound = [](const Option& x, const Option& y) {
       if (x.bound != y.bound) return x.bound < y.bound;
       if (x.gain != y.gain) return x.gain > y.gain;
       return x.action < y.action;
-    });
-    if (beam > 0 && static_cast<int64_t>(out.size()) > beam) out.resize(beam);
+    };
+    if (beam > 0 && static_cast<int64_t>(out.size()) > beam) {  // the beam best by bound and the beam best by E[dH]
+      std::sort(out.begin(), out.end(), [](const Option& x, const Option& y) {
+        return x.gain != y.gain ? x.gain > y.gain : x.action < y.action;
+      });
+      std::partial_sort(out.begin() + beam, out.begin() + std::min<int64_t>(2 * beam, out.size()), out.end(), by_bound);
+      out.resize(std::min<int64_t>(2 * beam, out.size()));
+    }
+    std::sort(out.begin(), out.end(), by_bound);
     return out;
   }
 

@@ -82,9 +82,9 @@ def choice_logprobs(utilities: np.ndarray, choice_set: np.ndarray) -> np.ndarray
     return masked - logsumexp(masked, axis=-1, keepdims=True)
 
 
-def log_likelihood(problem: ChoiceProblem, observations: list[Observation], utilities=None) -> np.ndarray:
+def log_likelihood(problem: ChoiceProblem, observations: list[Observation]) -> np.ndarray:
     """sum_i log P(c_i | theta_k, C_i u {c_i}) for every hypothesis k, [K]."""
-    util = problem.utilities() if utilities is None else utilities
+    util = problem.utilities()
     total = np.zeros(util.shape[0])
     for obs in observations:
         check_observation(problem.n_options, obs)

@@ -28,7 +28,7 @@ class InferConfig:
     ppc_draws: int = 2000  # posterior-predictive replicas
     family_changes: int = 2  # robustness family: options removed from / added to the set (gridworld: blocked cells)
     family_max: int = 200  # at most this many plausible sets (a seeded sample beyond)
-    sampler_check: bool = True  # MCMC over continuous theta vs exact quadrature (d = 2)
+    sampler_check: bool = True  # MCMC over continuous theta vs exact quadrature (d = 2 or 3)
     chains: int = 64
     steps: int = 2000
     burn_in: int = 500
@@ -104,25 +104,30 @@ def run_infer(cfg: InferConfig, out: Path, seed: int, log: Callable[[str], None]
     write_csv(out / "posterior.csv", _theta_rows(scn, beliefs))
     plots.plot_posteriors(p.thetas, beliefs, scn.true_theta, out / "posterior.png",
                           f"{scn.name}: posterior over reward hypotheses (β={p.beta:g})")
-    if cfg.sampler_check and p.thetas.shape[1] == 2:
+    if cfg.sampler_check and p.thetas.shape[1] in (2, 3):
         doc["sampler_check"] = sampler_check(scn, cfg, seed, out)
     write_json(out / "summary.json", doc)
     return doc
 
 
 def sampler_check(scn: Scenario, cfg: InferConfig, seed: int, out: Path | None = None) -> dict:
-    """Continuous theta on the unit circle: MCMC histogram vs exact quadrature posterior (total variation)."""
+    """Continuous theta on the unit circle / sphere (d = 2, 3): MCMC vs exact quadrature, by the distance between
+    posterior means and (d = 2) the total variation over angle bins."""
     p = scn.problem
+    d = p.thetas.shape[1]
     loglik = sampler.observation_loglik(p.features, p.beta, scn.observations)
-    samples, acceptance = sampler.sample_sphere_posterior(loglik, 2, numpy_generator(seed, 2), cfg.chains,
+    plain = sampler.observation_loglik(p.features, p.beta, scn.observations, compress=False)
+    samples, acceptance = sampler.sample_sphere_posterior(loglik, d, numpy_generator(seed, 2), cfg.chains,
                                                           cfg.steps, cfg.burn_in, cfg.step_size)
-    exact = sampler.exact_angle_posterior(sampler.observation_loglik(p.features, p.beta, scn.observations,
-                                                                     compress=False), cfg.bins)
-    hist = sampler.angle_histogram(samples, cfg.bins)
-    tv = sampler.total_variation(exact, hist)
-    if out is not None:
-        plots.plot_sampler_check(exact, hist, tv, out / "sampler_check.png")
-    return {"total_variation": tv, "acceptance": acceptance, "samples": len(samples), "bins": cfg.bins}
+    result = {"acceptance": acceptance, "samples": len(samples),
+              "mean_error": float(np.linalg.norm(samples.mean(axis=0) - sampler.exact_sphere_mean(plain, d)))}
+    if d == 2:
+        exact = sampler.exact_angle_posterior(plain, cfg.bins)
+        hist = sampler.angle_histogram(samples, cfg.bins)
+        result |= {"total_variation": sampler.total_variation(exact, hist), "bins": cfg.bins}
+        if out is not None:
+            plots.plot_sampler_check(exact, hist, result["total_variation"], out / "sampler_check.png")
+    return result
 
 
 def run_audit(cfg: InferConfig, out: Path, seed: int, log: Callable[[str], None] = print) -> dict:

@@ -3,7 +3,8 @@
 theta lives on the unit sphere S^{d-1} (only its direction matters up to beta) with a uniform prior. The proposal
 theta' = normalise(theta + sigma * eps), eps ~ N(0, I), depends on theta and theta' only through their angle, so it
 is symmetric and the acceptance ratio is the likelihood ratio. For d = 2 the exact posterior is a fine quadrature
-over the angle, and `angle_histogram` vs `exact_angle_posterior` gives the total-variation check.
+over the angle, and `angle_histogram` vs `exact_angle_posterior` gives the total-variation check; for d = 2 and 3
+the sample mean is checked against the quadrature posterior mean (`exact_sphere_mean`).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Callable
 import numpy as np
 from scipy.special import logsumexp
 
-from toolbox.choice.model import ChoiceProblem, Observation, check_observation, log_likelihood
+from toolbox.choice.model import ChoiceProblem, Observation, check_observation, log_likelihood, unit_directions
 
 LogLik = Callable[[np.ndarray], np.ndarray]
 
@@ -76,6 +77,17 @@ def exact_angle_posterior(loglik: LogLik, bins: int = 36, points_per_bin: int = 
     w = np.exp(ll - ll.max())
     mass = w.reshape(bins, points_per_bin).sum(axis=1)
     return mass / mass.sum()
+
+
+def exact_sphere_mean(loglik: LogLik, d: int) -> np.ndarray:
+    """Posterior mean E[theta] (uniform prior) by quadrature on 3,600 evenly spaced angles (d = 2) or a Fibonacci
+    lattice of 20,000 equal-area points (d = 3)."""
+    if d not in (2, 3):
+        raise ValueError("exact_sphere_mean supports d = 2 or 3")
+    grid = unit_directions(d, 3_600 if d == 2 else 20_000)
+    ll = loglik(grid)
+    w = np.exp(ll - ll.max())
+    return w @ grid / w.sum()
 
 
 def angle_histogram(samples: np.ndarray, bins: int = 36) -> np.ndarray:

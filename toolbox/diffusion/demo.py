@@ -11,7 +11,7 @@ def run_demo(out: Path, seed: int = 0, device: str = "cpu", log=print) -> dict:
     cfg = dataclasses.replace(DiffusionConfig(), particles=4000, steps=400, t_hi=4.0, rates_points=301,
                               clone_dim=64, clone_pairs=300, clone_times=[1.5, 2.0794, 3.0], fp_samples=4000,
                               fp_points=120, collapse_dim=64, collapse_n=2000, collapse_samples=128,
-                              collapse_times=[0.8, 1.2, 1.6, 2.0, 2.4], memo_train=[20, 200], memo_samples=100)
+                              collapse_times=[0.8, 1.2, 1.6, 2.0, 2.4], memo_n=100, memo_samples=100)
     res = run(cfg, out, ["entropy", "rates", "speciation", "collapse"], seed=seed, device=device, log=log)
     fwd, rev = res["entropy"]["ift"]
     return {

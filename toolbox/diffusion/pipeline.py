@@ -10,6 +10,9 @@ Sections (each writes CSV / JSON / PNG into the run folder and returns its summa
   collapse       excess entropy and self-weight vs t, t_C (Monte Carlo and formula), memorisation under the
                  empirical score of scikit-learn's digits
   fp-potential   V(q, t), V', V'' (Fig. 11) in 1-D and for an empirical measure in d > 1
+  learned        an MLP score trained by denoising score matching on a 2-D mixture (the paper's Fig. 1 data),
+                 sampled with the same noise as the exact score: score error, sample log-likelihood, heat and
+                 Delta S_tot measured against the exact marginals
 """
 from __future__ import annotations
 
@@ -25,10 +28,10 @@ from toolbox.core.errors import UserInputError
 from toolbox.core.io import save_figure, write_csv, write_json
 from toolbox.diffusion import thermo
 from toolbox.diffusion import transitions as tr
-from toolbox.diffusion.densities import GaussianMixture, from_spec, load_digits_scaled
+from toolbox.diffusion.densities import GaussianMixture, from_spec
 from toolbox.diffusion.sampler import simulate
 
-SECTIONS = ("simulate", "entropy", "rates", "speciation", "phase-diagram", "collapse", "fp-potential")
+SECTIONS = ("simulate", "entropy", "rates", "speciation", "phase-diagram", "collapse", "fp-potential", "learned")
 
 
 @dataclass
@@ -55,8 +58,8 @@ class DiffusionConfig:
     # speciation: cloning in d dimensions (Biroli et al.)
     clone_dim: int = 256
     clone_pairs: int = 1000
-    clone_times: list[float] = field(default_factory=lambda: [1.5, 2.0, 2.5, 2.7726, 3.0, 3.5, 4.5])
-    clone_h: float = 0.01
+    clone_times: list[float] = field(default_factory=lambda: [1.5, 2.2, 2.7726, 3.3, 4.5])
+    clone_h: float = 0.02
     # phase diagram and the unstable-phase test
     unstable_sigma2: float = 3.0
     # collapse
@@ -64,14 +67,19 @@ class DiffusionConfig:
     collapse_n: int = 20000
     collapse_samples: int = 256
     collapse_times: list[float] = field(default_factory=lambda: [0.9, 1.1, 1.2, 1.3, 1.4, 1.6, 2.0, 3.0])
-    memo_train: list[int] = field(default_factory=lambda: [10, 50, 200, 800])
+    memo_n: int = 200
     memo_samples: int = 200
     memo_t_lo: float = 0.05
     # Franz-Parisi potential (Fig. 11)
     fp_sigma2: float = 0.1
     fp_times: list[float] = field(default_factory=lambda: [0.42, 0.015, 0.01])
-    fp_samples: int = 20000
-    fp_points: int = 400
+    fp_samples: int = 10000
+    fp_points: int = 300
+    # learned score (2-D mixture with means (+-a, +-a))
+    learned_a: float = 2.0
+    learned_sigma2: float = 0.3
+    learned_train_steps: int = 1500
+    learned_particles: int = 2000
 
 
 def _plt():
@@ -311,17 +319,17 @@ def section_collapse(cfg, out: Path, seed: int, device: str, log) -> dict:
         p["f_theory"] = max(0.0, alpha + 0.5 * np.log(delta / (delta + np.exp(-2 * p["t"]))))
     t_mc = tr.zero_crossing([p["t"] for p in probes], [p["w_self"] - 0.5 for p in probes])
     write_csv(out / "collapse.csv", probes)
-    # memorisation under the exact empirical score of the digits (reverse SDE from T = 3 to t_lo, then Tweedie)
-    digits = load_digits_scaled()
-    memo = []
-    for n in cfg.memo_train:
-        dens = from_spec("digits", n_train=n, seed=seed)
-        run = simulate(dens, cfg.memo_samples, "reverse", "euler", cfg.memo_t_lo, 3.0, 300, seed=seed, device=device)
-        memo.append({"n_train": n, "alpha": np.log(n) / digits.shape[1],
-                     "t_C_gaussian_formula": tr.collapse_time_gaussian(np.log(n) / digits.shape[1],
-                                                                       float(np.mean(np.var(dens.means, 0)))),
-                     "memorised_fraction": tr.memorisation_fraction(tr.denoise(dens, run.x_end, cfg.memo_t_lo),
-                                                                    dens.means)})
+    # memorisation under the exact empirical score of the digits: one reverse run from T = 3 to t_lo with
+    # snapshots; each snapshot is denoised (Tweedie) and tested against the training set
+    dens = from_spec("digits", n_train=cfg.memo_n, seed=seed)
+    d = dens.dim
+    run_m = simulate(dens, cfg.memo_samples, "reverse", "euler", cfg.memo_t_lo, 3.0, 300, seed=seed,
+                     snapshot_stride=10, device=device)
+    memo = [{"t": float(t), "memorised_fraction": tr.memorisation_fraction(tr.denoise(dens, x, t), dens.means)}
+            for t, x in zip(run_m.snapshot_times(10), run_m.snapshots)]
+    memo_alpha = np.log(cfg.memo_n) / d
+    memo_tc_formula = tr.collapse_time_gaussian(memo_alpha, float(np.mean(np.var(dens.means, 0))))
+    memo_tc = tr.zero_crossing([m["t"] for m in memo][::-1], [m["memorised_fraction"] - 0.5 for m in memo][::-1])
     write_csv(out / "memorisation.csv", memo)
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -336,14 +344,17 @@ def section_collapse(cfg, out: Path, seed: int, device: str, log) -> dict:
     axes[0].set_xlabel("t")
     axes[0].set_title(f"collapse, d = {cfg.collapse_dim}, n = {cfg.collapse_n}")
     axes[0].legend(fontsize=8)
-    axes[1].plot([m["n_train"] for m in memo], [m["memorised_fraction"] for m in memo], "o-")
-    axes[1].set_xscale("log")
-    axes[1].set_xlabel("training digits n")
-    axes[1].set_ylabel("memorised fraction (NN ratio < 1/3, denoised)")
-    axes[1].set_title(f"exact empirical score, stop at t = {cfg.memo_t_lo}")
+    axes[1].plot([m["t"] for m in memo], [m["memorised_fraction"] for m in memo], "o-", ms=3)
+    axes[1].axvline(memo_tc_formula, color="k", ls="--", label=f"Gaussian-cluster t_C {memo_tc_formula:.2f}")
+    axes[1].set_xlabel("t (reverse run, denoised snapshot)")
+    axes[1].set_ylabel("memorised fraction (NN ratio < 1/3)")
+    axes[1].set_title(f"exact empirical score of {cfg.memo_n} digits (d = {d})")
+    axes[1].legend(fontsize=8)
     save_figure(fig, out / "collapse.png")
     summary = {"alpha": alpha, "t_C_formula": t_formula, "t_C_monte_carlo_self_weight_half": t_mc,
-               "probes": probes, "memorisation": memo}
+               "probes": probes, "digits_n": cfg.memo_n, "digits_alpha": memo_alpha,
+               "digits_t_C_gaussian_formula": memo_tc_formula, "digits_t_C_memorised_half": memo_tc,
+               "memorisation": memo}
     write_json(out / "collapse.json", summary)
     return summary
 
@@ -380,10 +391,60 @@ def section_fp_potential(cfg, out: Path, seed: int, device: str, log) -> dict:
     return summary
 
 
+def section_learned(cfg, out: Path, seed: int, device: str, log) -> dict:
+    import torch
+
+    from toolbox.diffusion.score_net import score_error, train_score_mlp
+
+    a = cfg.learned_a
+    dens = GaussianMixture(np.array([[a, a], [a, -a], [-a, a], [-a, -a]]), [cfg.learned_sigma2] * 4, [1.0] * 4)
+    start = time.perf_counter()
+    learned, losses = train_score_mlp(dens, steps=cfg.learned_train_steps, seed=seed)
+    train_seconds = time.perf_counter() - start
+    times = np.array([0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0])
+    err = score_error(learned, dens, times, seed=seed)
+    n, t_hi, steps = cfg.learned_particles, 5.0, 500
+    x_start = dens.sample(n, t_hi, seed, stream=502)
+    exact = simulate(dens, n, "reverse", "euler", 0.0, t_hi, steps, seed=seed, x_start=x_start, device=device)
+    with torch.no_grad():
+        net = simulate(learned, n, "reverse", "euler", 0.0, t_hi, steps, seed=seed, x_start=x_start,
+                       backend="reference")
+    rows = []
+    for name, run in (("exact score", exact), ("learned score", net)):
+        logp_end = dens.log_prob(run.x_end, 0.0)
+        total = dens.log_prob(run.x_start, t_hi) - logp_end + run.heat  # Delta S_tot against the exact marginals
+        st = thermo.ift_stats(total)
+        rows.append({"score": name, "mean_log_p0_of_samples": float(logp_end.mean()),
+                     "mean_heat": float(run.heat.mean()), "mean_dS_tot": st["mean_total"],
+                     "mean_exp_neg_dS_tot": st["mean_exp_neg"], "se_exp_neg_dS_tot": st["se_exp_neg"]})
+    rows.append({"score": "data (reference)", "mean_log_p0_of_samples": float(
+        dens.log_prob(dens.sample(20000, 0.0, seed, stream=503), 0.0).mean())})
+    write_csv(out / "learned.csv", rows)
+    write_csv(out / "score_error.csv", [{"t": t, "mse": e} for t, e in zip(times, err)])
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    axes[0].scatter(exact.x_end[:, 0], exact.x_end[:, 1], s=2, label="exact score")
+    axes[0].scatter(net.x_end[:, 0], net.x_end[:, 1], s=2, label="learned score")
+    axes[0].legend()
+    axes[0].set_title("reverse-SDE samples (same noise)")
+    axes[1].loglog(times, err, "o-")
+    axes[1].set_xlabel("t")
+    axes[1].set_ylabel("E|s_theta - grad log p_t|^2")
+    axes[1].set_title("score error")
+    axes[2].plot(losses)
+    axes[2].set_yscale("log")
+    axes[2].set_title("DSM loss")
+    save_figure(fig, out / "learned.png")
+    summary = {"train_seconds": train_seconds, "final_loss": float(np.mean(losses[-50:])), "table": rows,
+               "score_error": dict(zip(map(str, times), err))}
+    write_json(out / "learned.json", summary)
+    return summary
+
+
 RUNNERS: dict[str, Callable] = {
     "simulate": section_simulate, "entropy": section_entropy, "rates": section_rates,
     "speciation": section_speciation, "phase-diagram": section_phase_diagram, "collapse": section_collapse,
-    "fp-potential": section_fp_potential,
+    "fp-potential": section_fp_potential, "learned": section_learned,
 }
 
 

@@ -57,7 +57,7 @@ def train_score_mlp(density: GaussianMixture, steps: int = 3000, batch: int = 51
         loss.backward()
         opt.step()
         sched.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     return LearnedScore(net.eval(), d), losses
 
 

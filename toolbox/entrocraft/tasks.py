@@ -10,6 +10,7 @@ Instances are unique keys; the split shuffles the key list with its own seed, so
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import itertools
 import json
@@ -64,7 +65,8 @@ def _eval_left_to_right(digits, ops) -> int:
     return value
 
 
-def countdown_instances(max_target: int = 99) -> list[Instance]:
+@functools.lru_cache(maxsize=None)
+def countdown_instances(max_target: int = 99) -> tuple[Instance, ...]:
     """All (sorted digit triple, target) pairs with a target in 1..max_target and at least one solution."""
     out = []
     for digits in itertools.combinations_with_replacement(range(1, 10), 3):
@@ -76,7 +78,7 @@ def countdown_instances(max_target: int = 99) -> list[Instance]:
                     by_target.setdefault(value, set()).add(f"{perm[0]}{ops[0]}{perm[1]}{ops[1]}{perm[2]}")
         for target, sols in sorted(by_target.items()):
             out.append(Instance(f"{''.join(map(str, digits))}={target}:", tuple(sorted(sols)), (digits, target)))
-    return out
+    return tuple(out)
 
 
 def random_countdown(inst: Instance, rng: np.random.Generator) -> str:
@@ -93,14 +95,15 @@ def verify_countdown(inst: Instance, answer: str) -> bool:
     return sorted(used) == list(digits) and _eval_left_to_right(used, answer[1::2]) == target
 
 
-def modarith_instances() -> list[Instance]:
+@functools.lru_cache(maxsize=None)
+def modarith_instances() -> tuple[Instance, ...]:
     out = []
     for a, b, m in itertools.product(range(1, 10), range(1, 10), range(5, 14)):
         for t in range(m):
             sols = tuple(f"{x}{y}" for x in range(10) for y in range(10) if (a * x + b * y) % m == t)
             if sols:
                 out.append(Instance(f"{a}{b}{m:02d}{t:02d}:", sols, (a, b, m, t)))
-    return out
+    return tuple(out)
 
 
 def random_modarith(inst: Instance, rng: np.random.Generator) -> str:
@@ -112,7 +115,8 @@ def verify_modarith(inst: Instance, answer: str) -> bool:
     return len(answer) == 2 and answer.isdigit() and (a * int(answer[0]) + b * int(answer[1])) % m == t
 
 
-def subsetsum_instances() -> list[Instance]:
+@functools.lru_cache(maxsize=None)
+def subsetsum_instances() -> tuple[Instance, ...]:
     out = []
     for digits in itertools.combinations_with_replacement(range(1, 10), 5):
         by_target: dict[int, set[str]] = {}
@@ -122,7 +126,7 @@ def subsetsum_instances() -> list[Instance]:
         for target, sols in sorted(by_target.items()):
             if len(sols) >= 2:  # instances with a choice of answers
                 out.append(Instance(f"{''.join(map(str, digits))}={target:02d}:", tuple(sorted(sols)), (digits, target)))
-    return out
+    return tuple(out)
 
 
 def random_subsetsum(inst: Instance, rng: np.random.Generator) -> str:
@@ -188,10 +192,11 @@ def make_task(name: str, test_fraction: float = 0.2, split_seed: int = 0, prompt
         instances, verify, randomiser = jsonl_instances(prompts), _user_verifier(verifier), None
         max_len = max([len(s) for i in instances for s in i.solutions] + [8])
     else:
-        instances, verify, randomiser, max_len = {
-            "countdown": (countdown_instances(), verify_countdown, random_countdown, 5),
-            "modarith": (modarith_instances(), verify_modarith, random_modarith, 2),
-            "subsetsum": (subsetsum_instances(), verify_subsetsum, random_subsetsum, 5)}[name]
+        generate, verify, randomiser, max_len = {
+            "countdown": (countdown_instances, verify_countdown, random_countdown, 5),
+            "modarith": (modarith_instances, verify_modarith, random_modarith, 2),
+            "subsetsum": (subsetsum_instances, verify_subsetsum, random_subsetsum, 5)}[name]
+        instances = list(generate())
     train, test = _split(instances, test_fraction, split_seed)
     alphabet = "".join(sorted({c for i in instances for c in i.prompt + "".join(i.solutions)} | set("0123456789+-*=:")))
     return Task(name, train, test, verify, max_len, alphabet, randomiser)

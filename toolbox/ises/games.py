@@ -150,7 +150,8 @@ class Mastermind(Game):
         bulls = self.kind == "bulls-cows"
         alphabet = "0123456789ABCDEFGHIJ" if bulls else "123456789ABCDEFGHIJK"
         labels = [_codes_label(c, alphabet) for c in self.codes]
-        self.name = f"{self.kind}:pegs={self.pegs},colors={self.colors},repeats={str(self.repeats).lower()}"
+        self.name = f"bulls-cows:digits={self.pegs},symbols={self.colors}" if bulls else \
+            f"mastermind:pegs={self.pegs},colors={self.colors},repeats={str(self.repeats).lower()}"
         self.secret_labels = self.action_labels = labels
         self.n_outcomes = (self.pegs + 1) ** 2
         self.win = self.pegs * (self.pegs + 1)

@@ -158,7 +158,7 @@ class AuditConfig:
     axis: str = "batch"
     batch_size: int = 10
     permutations: int = 100
-    threads: int = 2
+    threads: int = 1
 
 
 def run_audit(cfg: AuditConfig, out, seed: int = 0, log=print) -> dict:

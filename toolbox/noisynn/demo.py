@@ -21,7 +21,7 @@ def run_demo(out: Path, seed: int = 0, device: str = "cpu", log=print) -> dict:
     study_dir, audit_dir = out / "study", out / "audit"
     study_dir.mkdir(parents=True, exist_ok=True)
     audit_dir.mkdir(parents=True, exist_ok=True)
-    cfg = StudyConfig(plan="paper", seeds=3, first_seed=seed, epochs=10, backend="serial", threads=2)
+    cfg = StudyConfig(plan="paper", seeds=3, first_seed=seed, epochs=10, backend="serial", threads=1)
     summary = run_study(cfg, study_dir, log=log)
     checkpoint = study_dir / "checkpoints" / f"baseline-seed{seed}.pt"
     audit = run_audit(AuditConfig(checkpoint=str(checkpoint), permutations=30), audit_dir, seed, log=log)

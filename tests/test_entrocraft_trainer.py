@@ -1,0 +1,212 @@
+"""train-rl end to end on tiny settings: every control and estimator, the filter inside the trainer, resume
+equality, the rollout interface, the CLI (JSON, files, bad input) and a local Hugging Face model."""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from toolbox.cli.main import app
+from toolbox.core.errors import UserInputError
+from toolbox.entrocraft.tasks import make_task
+from toolbox.entrocraft.trainer import (CONTROLS, RolloutRequest, TrainConfig, Trainer, _sample_shard,
+                                        generate_rollouts, train)
+
+TINY = dict(sft_steps=20, steps=4, prompts_per_step=6, group_size=4, eval_prompts=6, eval_n=4, eval_every=2,
+            ckpt_every=2, d_model=32, n_head=2, n_layer=1, minibatches=2)
+runner = CliRunner()
+
+
+def tiny(**kw) -> TrainConfig:
+    return TrainConfig(**{**TINY, **kw})
+
+
+@pytest.mark.parametrize("task", ["countdown", "modarith", "subsetsum"])
+def test_tasks_split_and_verify(task):
+    t = make_task(task)
+    assert not {i.prompt for i in t.train} & {i.prompt for i in t.test}
+    assert all(t.verify(i, s) for i in t.train[:100] for s in i.solutions)
+    assert not t.verify(t.train[0], "")
+    rng = np.random.default_rng(0)
+    assert all(len(t.random_answer(i, rng)) <= t.max_answer_len for i in t.train[:50])
+
+
+def test_countdown_solutions_are_complete():
+    t = make_task("countdown")
+    inst = next(i for i in t.train + t.test if i.record == ((1, 2, 3), 6))
+    assert set(inst.solutions) >= {"1+2+3", "1*2*3", "3*2*1", "2+1+3"}
+    assert not t.verify(inst, "1+2+4") and not t.verify(inst, "1+2-3")
+
+
+def test_user_jsonl_task(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text("\n".join(json.dumps({"prompt": f"{i}+{i}=", "answers": [str(2 * i)]}) for i in range(20)))
+    t = make_task("jsonl", prompts=path)
+    assert t.verify(t.train[0], t.train[0].solutions[0]) and not t.verify(t.train[0], "x")
+    assert t.random_answer is None
+    with pytest.raises(UserInputError):
+        make_task("jsonl", prompts=tmp_path / "missing.jsonl")
+    with pytest.raises(UserInputError, match="verifier"):
+        make_task("jsonl", prompts=path, verifier="no_such_module:f")
+
+
+@pytest.mark.parametrize("control, estimator", [(c, "grpo") for c in CONTROLS]
+                         + [("entrocraft", e) for e in ("rloo", "reinforce++", "gspo")] + [("none", "gspo")])
+def test_every_control_and_estimator_runs(tmp_path, control, estimator):
+    cfg = tiny(control=control, estimator=estimator, steps=2, ckpt_every=5, eval_every=5)
+    summary = train(cfg, tmp_path, seed=1, log=lambda _: None)
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
+    assert len(rows) == 2
+    for r in rows:
+        assert np.isfinite(float(r["entropy"])) and float(r["entropy"]) >= 0
+        assert 0 < float(r["accepted_fraction"]) <= 1 or control == "entrocraft"
+    assert summary["steps"] == 2 and set(summary["eval_final"]) == {1.0, 0.6}
+
+
+def _capture_update(trainer, mode_band):
+    seen = {}
+    trainer.band = lambda t: mode_band
+
+    def update(t, seq, mask, seq_of_tok, old_logp, ref_logp, advantage, keep):
+        seen.update(advantage=np.asarray(advantage), keep=keep)
+        return {"pg_loss": 0.0, "kl": 0.0, "clip_fraction": 0.0, "policy_entropy": 0.0}
+
+    trainer.update = update
+    return seen
+
+
+@pytest.mark.parametrize("band, mode", [((0.0, 0.0), 1), ((50.0, 60.0), -1), ((0.0, 50.0), 0)])
+def test_trainer_applies_the_filter(tmp_path, band, mode):
+    """Inside the trainer: m from the band, kept rollouts are exactly those with m * A >= 0."""
+    tr = Trainer(tiny(sft_steps=0, prompts_per_step=16), tmp_path, lambda _: None, 0)
+    tr.reference = tr.policy
+    seen = _capture_update(tr, band)
+    found_signal = False
+    for t in range(6):
+        row = tr.step(t)
+        assert row["mode"] == mode
+        a, keep = seen["advantage"], seen["keep"]
+        assert keep.tolist() == (mode * a >= 0).tolist()
+        found_signal |= bool((a != 0).any())
+    assert found_signal
+
+
+def test_release_mode_replaces_advantages(tmp_path):
+    tr = Trainer(tiny(sft_steps=0, prompts_per_step=16, filter_mode="release"), tmp_path, lambda _: None, 0)
+    tr.reference = tr.policy
+    seen = _capture_update(tr, (0.0, 0.0))           # always above the band -> RAFT++
+    tr.step(0)
+    assert seen["keep"].all() and set(np.unique(seen["advantage"])) <= {0.0, 1.0}
+
+
+def test_resume_reaches_the_same_metrics(tmp_path):
+    cfg = tiny(steps=5)
+    ref_summary = train(cfg, tmp_path / "straight", seed=3, log=lambda _: None)
+
+    def crash(t, row):
+        if t == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "broken", seed=3, log=lambda _: None, on_step=crash)
+    resumed = train(cfg, tmp_path / "broken", seed=3, log=lambda _: None, resume=True)
+    straight = (tmp_path / "straight" / "metrics.csv").read_text()
+    again = (tmp_path / "broken" / "metrics.csv").read_text()
+    drop = lambda text: [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(text.splitlines())]
+    assert drop(straight) == drop(again)
+    assert (tmp_path / "straight" / "eval.csv").read_text() == (tmp_path / "broken" / "eval.csv").read_text()
+    assert resumed["eval_final"] == ref_summary["eval_final"]
+    with pytest.raises(UserInputError, match="settings differ"):
+        train(dataclasses.replace(cfg, lr=0.5), tmp_path / "broken", seed=3, log=lambda _: None, resume=True)
+
+
+def test_rollout_request_matches_in_process_sampling(tmp_path):
+    """The executor entry point rebuilds the policy and draws the same tokens as the in-process path."""
+    tr = Trainer(tiny(), tmp_path, lambda _: None, 0)
+    prompts = tr._prompt_tensor(tr.task.train[:5]).repeat_interleave(3, 0)
+    req = RolloutRequest(tr.model_config, "", {k: v.clone() for k, v in tr.policy.state_dict().items()}, prompts,
+                         tr.max_new, tr.tok.eos_id, tr.tok.pad_id, 1.0, 0.9, 123)
+    a_seq, a_mask = generate_rollouts(req)
+    b_seq, b_mask = _sample_shard(tr.policy.eval(), req)
+    assert torch.equal(a_seq, b_seq) and torch.equal(a_mask, b_mask)
+
+
+def test_bad_settings(tmp_path):
+    for kw in ({"control": "magic"}, {"estimator": "ppo2"}, {"group_size": 1}, {"filter_mode": "x"}):
+        with pytest.raises(UserInputError):
+            Trainer(tiny(**kw), tmp_path, lambda _: None, 0)
+    with pytest.raises(UserInputError, match="knots"):
+        Trainer(tiny(schedule="piecewise", band_knots="oops"), tmp_path, lambda _: None, 0)
+
+
+# ---- the CLI
+def _invoke(*args):
+    return runner.invoke(app, ["train-rl", *args])
+
+
+def test_cli_train_rl_json_and_files(tmp_path):
+    sets = [x for k, v in TINY.items() for x in ("--set", f"{k}={v}")]
+    res = _invoke("--json", "--out", str(tmp_path / "run"), "--seed", "2", "--steps", "3", *sets)
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["schema_version"] == 1 and doc["control"] == "entrocraft" and doc["steps"] == 3
+    for name in ("config.toml", "metrics.csv", "eval.csv", "summary.json", "training.png", "passk.png",
+                 "checkpoints/latest.pt"):
+        assert (tmp_path / "run" / name).is_file(), name
+    res = _invoke("--json", "--out", str(tmp_path / "run"), "--seed", "2", "--resume")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["steps"] == 3
+    res = _invoke("--json", "--compare", str(tmp_path / "run"), "--out", str(tmp_path / "cmp"))
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "cmp" / "compare.png").is_file() and json.loads(res.stdout)["runs"]
+
+
+def test_cli_show_schedule_and_theory(tmp_path):
+    res = _invoke("--show-schedule", "--json", "--out", str(tmp_path), "--steps", "100")
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)["schedule"]
+    assert rows[50]["h_low"] == pytest.approx(0.5) and rows[50]["h_high"] == pytest.approx(0.6)
+    assert (tmp_path / "schedule.png").is_file()
+    res = _invoke("--theory-check", "--json")
+    assert res.exit_code == 0
+    rows = json.loads(res.stdout)["theory"]
+    assert rows[0]["actual"] == pytest.approx(-1.5812e-3, abs=2e-7)
+
+
+@pytest.mark.parametrize("args", [["--control", "magic"], ["--set", "nonsense=1"], ["--set", "steps=abc"],
+                                  ["--resume"], ["--seeds", "a,b"], ["--schedule", "csv"],
+                                  ["--compare", "/nonexistent-run"]])
+def test_cli_bad_input_is_one_line_exit_2(tmp_path, args):
+    res = _invoke("--out", str(tmp_path / "o"), *args)
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+
+
+def _tiny_hf_model(path, alphabet):
+    tokenizers = pytest.importorskip("tokenizers")
+    transformers = pytest.importorskip("transformers")
+    vocab = {"<pad>": 0, "<eos>": 1, "<bos>": 2, **{c: i + 3 for i, c in enumerate(alphabet)}}
+    tok = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="<pad>"))
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.Split(tokenizers.Regex("."), "isolated")
+    tok.decoder = tokenizers.decoders.Fuse()
+    hf_tok = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>",
+                                                  bos_token="<bos>")
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(transformers.GPT2Config(vocab_size=len(vocab), n_positions=32, n_embd=32,
+                                                                 n_layer=1, n_head=2))
+    model.save_pretrained(path)
+    hf_tok.save_pretrained(path)
+
+
+def test_hf_model_from_local_folder(tmp_path):
+    _tiny_hf_model(tmp_path / "hf", make_task("countdown").alphabet)
+    cfg = tiny(model=str(tmp_path / "hf"), steps=2, sft_steps=5)
+    summary = train(cfg, tmp_path / "run", seed=0, log=lambda _: None)
+    assert summary["steps"] == 2 and np.isfinite(summary["entropy_final"])
+    res = _invoke("--model", str(tmp_path / "missing"), "--out", str(tmp_path / "o"))
+    assert res.exit_code == 2
