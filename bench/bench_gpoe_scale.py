@@ -20,11 +20,19 @@ from toolbox.gpoe.partition import partition
 from toolbox.gpoe.pipeline import as_target, fuse_rule, train_and_predict
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (process-backend workers; not Ray's workers)."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run_backend(backend, xp, yp, mp, xt, args):
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     experts, mean, var, _, fit_s, predict_s = train_and_predict(
         xp, yp, mp, xt, "rbf", "independent", args.iterations, None, backend, args.workers, args.per_task)
-    return experts, mean, var, time.perf_counter() - start
+    return experts, mean, var, time.perf_counter() - start, cpu_seconds() - cpu
 
 
 def main() -> None:
@@ -49,7 +57,7 @@ def main() -> None:
           f"T = {args.test}; data + partition {prep_s:.1f} s")
     results, report = {}, {"n": args.n, "experts": args.experts, "test": args.test, "prep_s": prep_s}
     for backend in args.backends:
-        experts, mean, var, wall = run_backend(backend, xp, yp, mp, xt, args)
+        experts, mean, var, wall, cpu = run_backend(backend, xp, yp, mp, xt, args)
         results[backend] = (mean, var)
         pred = as_target(mean, var, experts.outputscale, experts.noise, "y")
         rows = {}
@@ -58,9 +66,11 @@ def main() -> None:
             f = fuse_rule(rule, pred, fusion.DEFAULT_EPS)
             rows[rule] = {**evaluate(d.y_test, f.mean * y_sd + y_mean, f.var * y_sd ** 2, d.y_train),
                           "fuse_s": time.perf_counter() - start}
-        report[backend] = {"fit_predict_wall_s": wall, "total_s": prep_s + wall, "rules": rows,
+        report[backend] = {"fit_predict_wall_s": wall, "total_s": prep_s + wall, "cpu_s": cpu, "rules": rows,
                            "not_converged": int((~experts.converged).sum())}
-        print(f"{backend}: fit + predict {wall:.1f} s (total with data {prep_s + wall:.1f} s)")
+        print(f"{backend}: fit + predict {wall:.1f} s wall (total with data {prep_s + wall:.1f} s), "
+              f"{cpu:.1f} CPU-s{' (workers not counted)' if backend == 'ray' else ''}, load average "
+              f"{__import__('os').getloadavg()[0]:.1f}")
         for rule, r in rows.items():
             print(f"  {rule:16s} SMSE {r['smse']:.4f} MSLL {r['msll']:+.3f} NLPD {r['nlpd']:+.3f} "
                   f"cov95 {r['coverage95']:.3f} fuse {r['fuse_s'] * 1e3:.1f} ms")

@@ -113,7 +113,8 @@ def fuse(arrays: Annotated[Path, typer.Option("--arrays", help="NPZ with mean [M
                                                                "(scalar or [N]); optional prior_mean, weight_prior.")],
          rule: RuleOpt = None, eps: EpsOpt = None, json_out: JsonOpt = False, device: DeviceOpt = "auto",
          out: OutOpt = None, debug: DebugOpt = False) -> None:
-    """Fuse any Gaussian experts given as arrays with the C++ / CUDA kernel; writes fused.npz and fused.csv."""
+    """Fuse any Gaussian experts given as arrays with the C++ kernel (CUDA with --device cuda or auto on a GPU);
+    writes fused.npz and fused.csv."""
     session = Session(json_out, debug)
     with guarded(session):
         import io
@@ -129,7 +130,7 @@ def fuse(arrays: Annotated[Path, typer.Option("--arrays", help="NPZ with mean [M
         rules = rule or list(RULES)
         folder = run_dir(out, "fuse-gp-fuse")
         write_config(folder, {"arrays": str(arrays), "rules": rules, "eps": eps if eps is not None else DEFAULT_EPS})
-        fused = fuse_arrays(arrays, rules, eps if eps is not None else DEFAULT_EPS)
+        fused = fuse_arrays(arrays, rules, eps if eps is not None else DEFAULT_EPS, dev)
         buf = io.BytesIO()
         np.savez(buf, **{f"{k}_{r}": getattr(f, k) for r, f in fused.items() for k in ("mean", "var", "fallback")})
         atomic_write_bytes(folder / "fused.npz", buf.getvalue())

@@ -66,7 +66,7 @@ def train_noisy(
     with guarded(session):
         from toolbox.core.config import resolve
         from toolbox.core.device import resolve_device
-        from toolbox.noisynn.study import StudyConfig, run_study
+        from toolbox.noisynn.study import StudyConfig, run_study, validate
 
         if resolve_device(device) != "cpu":
             session.info("note: the NoisyNN models are CPU-sized; training runs on the CPU")
@@ -78,6 +78,7 @@ def train_noisy(
         if paper_protocol:
             explicit.update(plan="paper")
         cfg = resolve(StudyConfig(), config, set_, explicit)
+        validate(cfg)
         folder = run_dir(out, "train-noisy")
         write_config(folder, cfg)
         session.info(f"train-noisy: {cfg.dataset} / {cfg.model}, plan {cfg.plan}, {cfg.seeds} seeds -> {folder}")

@@ -160,3 +160,19 @@ def test_cuda_philox_bits_identical():
     native.module().philox_uniform_cuda(7, 0, 0, 3, n, out.data_ptr(), torch.cuda.current_stream().cuda_stream)
     torch.cuda.synchronize()
     np.testing.assert_array_equal(out.cpu().numpy(), rng.philox_uniform(7, 0, n, 0, 3))
+
+
+@pytest.mark.parametrize("direction", ["forward", "reverse"])
+def test_discrete_heat_is_the_log_ratio_of_the_em_kernels(direction):
+    """heat_discrete = sum_i ln N(x_{i+1}; x_i + F_i h, 2h) - ln N(x_i; x_{i+1} + F_{i+1} h, 2h), from the path."""
+    dens = _mixture(2)
+    run = simulate(dens, 30, direction, "euler", 0.05, 1.0, 12, seed=4, snapshot_stride=1, backend="reference")
+    h = run.h
+    times = run.snapshot_times(1)
+    c = 0.0 if direction == "forward" else (2.0 if direction == "reverse" else 1.0)
+    drifts = [(-x if c == 0 else x + c * dens.score(x, t)) for x, t in zip(run.snapshots, times)]
+    total = np.zeros(30)
+    for i in range(len(times) - 1):
+        x0, x1, f0, f1 = run.snapshots[i], run.snapshots[i + 1], drifts[i], drifts[i + 1]
+        total += (-np.sum((x1 - x0 - f0 * h) ** 2, 1) + np.sum((x0 - x1 - f1 * h) ** 2, 1)) / (4 * h)
+    np.testing.assert_allclose(run.heat_discrete, total, rtol=1e-9, atol=1e-9)

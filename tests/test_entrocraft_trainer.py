@@ -17,8 +17,8 @@ from toolbox.entrocraft.tasks import make_task
 from toolbox.entrocraft.trainer import (CONTROLS, RolloutRequest, TrainConfig, Trainer, _sample_shard,
                                         generate_rollouts, train)
 
-TINY = dict(sft_steps=20, steps=4, prompts_per_step=6, group_size=4, eval_prompts=6, eval_n=4, eval_every=2,
-            ckpt_every=2, d_model=32, n_head=2, n_layer=1, minibatches=2)
+TINY = dict(sft_steps=10, sft_batch=32, steps=4, prompts_per_step=4, group_size=4, eval_prompts=4, eval_n=3,
+            eval_every=2, ckpt_every=2, d_model=32, n_head=2, n_layer=1, minibatches=2)
 runner = CliRunner()
 
 
@@ -83,11 +83,12 @@ def _capture_update(trainer, mode_band):
 @pytest.mark.parametrize("band, mode", [((0.0, 0.0), 1), ((50.0, 60.0), -1), ((0.0, 50.0), 0)])
 def test_trainer_applies_the_filter(tmp_path, band, mode):
     """Inside the trainer: m from the band, kept rollouts are exactly those with m * A >= 0."""
-    tr = Trainer(tiny(sft_steps=0, prompts_per_step=16), tmp_path, lambda _: None, 0)
+    tr = Trainer(tiny(task="modarith", sft_steps=40, prompts_per_step=16), tmp_path, lambda _: None, 0)
+    tr.warm_start()
     tr.reference = tr.policy
     seen = _capture_update(tr, band)
     found_signal = False
-    for t in range(6):
+    for t in range(3):
         row = tr.step(t)
         assert row["mode"] == mode
         a, keep = seen["advantage"], seen["keep"]

@@ -216,3 +216,18 @@ def test_gp_prior_benchmark_must_show(tmp_path):
         assert mean(("random", rule), "msll") > 0, rule
     assert mean(("random", "gpoe-normalized"), "msll") < -1
     assert mean(("random", "gpoe-uniform"), "msll") < -1
+
+
+@pytest.mark.cuda
+def test_cli_fuse_on_cuda_matches_cpu(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "a.npz", mean=rng.normal(size=(8, 1000)).astype(np.float32),
+             var=rng.uniform(0.05, 1.0, (8, 1000)).astype(np.float32), prior_var=np.float32(1.01))
+    docs = {}
+    for device in ("cpu", "cuda"):
+        result = runner.invoke(app, ["fuse-gp", "fuse", "--arrays", str(tmp_path / "a.npz"), "--device", device,
+                                     "--json", "--out", str(tmp_path / device)])
+        assert result.exit_code == 0, result.output
+        docs[device] = json.loads(result.stdout)["rules"]
+    for rule, values in docs["cpu"].items():
+        assert docs["cuda"][rule]["mean_var"] == pytest.approx(values["mean_var"], rel=1e-6)

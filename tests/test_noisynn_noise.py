@@ -16,6 +16,14 @@ from toolbox.noisynn.noise import NoiseSpec, attach_noise, noise_site
 needs_native = pytest.mark.skipif(not native.available(), reason="native extension not built")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():  # tiny models: extra torch threads only contend
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def _x(k, m, seed=0, device="cpu"):
     return torch.randn(k, m, generator=torch.Generator().manual_seed(seed)).to(device)
 
@@ -38,7 +46,7 @@ def test_batch_size_one_is_exactly_the_identity(device):
 
 @needs_native
 @given(k=st.integers(1, 40), m=st.integers(1, 300), alpha=st.floats(0, 1), seed=st.integers(0, 2**40))
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 def test_native_matches_reference(k, m, alpha, seed):
     x = _x(k, m, seed % 1000)
     keys = torch.arange(k, dtype=torch.int64) * 7 + seed

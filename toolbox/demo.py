@@ -19,6 +19,7 @@ DEMOS: dict[str, str] = {
     "gpoe": "toolbox.gpoe.demo",
     "diffusion": "toolbox.diffusion.demo",
     "ises": "toolbox.ises.demo",
+    "noisynn": "toolbox.noisynn.demo",
 }
 
 

@@ -49,23 +49,27 @@ void ises_mastermind_table_cpu(const uint8_t* guesses, int64_t n_guesses, const 
 void ises_wordle_table_cpu(const uint8_t* guesses, int64_t n_guesses, const uint8_t* secrets, int64_t n_secrets,
                            int length, uint8_t* out) {
   parallel_for(n_guesses, 16, [&](int64_t begin, int64_t end) {
-    uint8_t left[26];
     int digit[8];
     for (int64_t g = begin; g < end; ++g) {
       const uint8_t* word = guesses + g * length;
       uint8_t* row = out + g * n_secrets;
       for (int64_t s = 0; s < n_secrets; ++s) {
         const uint8_t* answer = secrets + s * length;
-        std::memset(left, 0, sizeof(left));
-        for (int i = 0; i < length; ++i) {  // greens first; unmatched answer letters stay available for yellows
+        unsigned used = 0;  // answer positions already matched (greens first, then yellows left to right)
+        for (int i = 0; i < length; ++i) {
           digit[i] = word[i] == answer[i] ? 2 : 0;
-          if (!digit[i]) ++left[answer[i]];
+          used |= static_cast<unsigned>(digit[i] == 2) << i;
         }
         int code = 0;
         for (int i = 0; i < length; ++i) {
-          if (!digit[i] && left[word[i]]) {
-            digit[i] = 1;
-            --left[word[i]];
+          if (!digit[i]) {
+            for (int j = 0; j < length; ++j) {
+              if (!((used >> j) & 1u) && answer[j] == word[i]) {
+                used |= 1u << j;
+                digit[i] = 1;
+                break;
+              }
+            }
           }
           code = code * 3 + digit[i];
         }

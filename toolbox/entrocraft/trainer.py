@@ -28,9 +28,9 @@ from toolbox.core.executor import map_tasks
 from toolbox.core.io import atomic_write_bytes, write_csv, write_json
 from toolbox.core.rng import numpy_generator
 from toolbox.entrocraft import advantages as adv_mod
-from toolbox.entrocraft.control import (FILTER_MODES, BandSchedule, band_warning, batch_entropy, controller_mode,
-                                        entrocraft_filter, load_knots_csv, parse_knots, release_advantages,
-                                        theorem_condition, tracking_error)
+from toolbox.entrocraft.control import (FILTER_MODES, BandSchedule, band_warning, batch_entropy, load_knots_csv,
+                                        parse_knots, release_advantages, theorem_condition, tracking_error)
+from toolbox.entrocraft.epilogue import rejection_epilogue
 from toolbox.entrocraft.fused_entropy import row_entropy
 from toolbox.entrocraft.model import CharTokenizer, GPTConfig, TinyGPT, load_hf, pad_prompts, sample
 from toolbox.entrocraft.passk import evaluate_samples
@@ -316,31 +316,36 @@ class Trainer:
             token_h, old_logp = self.token_stats(self.policy, seq, mask, cfg.temperature)
             _, ref_logp = self.token_stats(self.reference, seq, mask, cfg.temperature)
         seq_of_tok = torch.arange(seq.shape[0])[:, None].expand_as(mask)[mask]
-        h_batch = batch_entropy(token_h.numpy(), np.ones(token_h.shape[0]), seq_of_tok.numpy(), cfg.entropy_aggregation)
         h_seq = batch_entropy(token_h.numpy(), np.ones(token_h.shape[0]), seq_of_tok.numpy(), "seq-mean")
         low, high = self.band(t)
-        mode = controller_mode(h_batch, low, high)
 
         # advantages and the control (Alg. 1 for Entrocraft; the published rule for each baseline)
-        keep = np.ones(len(rewards), dtype=bool)
         alpha = float("nan")
+        if cfg.control in ("w-reinforce", "entropic"):
+            advantage = np.asarray(rewards, dtype=np.float64)   # raw rewards; reweighted below once H is known
+        else:
+            advantage = adv_mod.compute(cfg.estimator, rewards, G, lengths)
+        # the fused kernel's epilogue: batch entropy, mode m, keep iff m * A >= 0, kept counts per prompt group
+        epi = rejection_epilogue(token_h, seq_of_tok, torch.as_tensor(advantage, dtype=torch.float32), (low, high),
+                                 torch.arange(len(rewards)) // G, cfg.prompts_per_step, cfg.entropy_aggregation)
+        h_batch, mode = float(epi.entropy), int(epi.mode)
+        keep = np.ones(len(rewards), dtype=bool)
         if cfg.control == "w-reinforce":
             advantage = adv_mod.w_reinforce(rewards, cfg.w_reinforce_weight)
         elif cfg.control == "entropic":
             alpha, self.alpha_state = adv_mod.entropic_update(self.alpha_state, h_batch, cfg.entropic_target,
                                                               cfg.entropic_kp, cfg.entropic_ki)
             advantage = adv_mod.entropic(rewards, alpha)
-        else:
-            advantage = adv_mod.compute(cfg.estimator, rewards, G, lengths)
-            if cfg.control == "entrocraft" and cfg.filter_mode == "paper":
-                keep = entrocraft_filter(advantage, h_batch, (low, high)).accept
-            elif cfg.control == "entrocraft":
-                advantage = release_advantages(rewards, advantage, mode)
+        elif cfg.control == "entrocraft" and cfg.filter_mode == "paper":
+            keep = epi.accept.numpy()
+        elif cfg.control == "entrocraft":
+            advantage = release_advantages(rewards, advantage, mode)
 
         confident = theorem_condition(token_h.numpy(), old_logp.numpy(), seq_of_tok.numpy(), len(rewards))
         losses = self.update(t, seq, mask, seq_of_tok, old_logp, ref_logp, advantage, keep)
         return {"step": t, "h_low": low, "h_high": high, "entropy": h_batch, "entropy_seq_mean": h_seq,
                 "mode": mode, "accepted_fraction": float(keep.mean()), "kept": int(keep.sum()),
+                "groups_emptied": int((epi.kept_per_group == 0).sum()) if keep is not None and not keep.all() else 0,
                 "reward": float(rewards.mean()), "accuracy": float(ok.mean()),
                 "response_length": float(lengths.mean()), "entropic_alpha": alpha,
                 "confident_pos": _share(confident, advantage > 0), "confident_neg": _share(confident, advantage < 0),

@@ -45,6 +45,11 @@ class Fused:
     sum_beta: np.ndarray     # S_b
     effective_experts: np.ndarray  # (S_b)^2 / S_b2
 
+    def numpy(self) -> "Fused":
+        """The same with every field as a numpy array (CUDA results come back as torch tensors)."""
+        return Fused(*(a.detach().cpu().numpy() if _is_torch(a) else a for a in
+                       (self.mean, self.var, self.fallback, self.sum_beta, self.effective_experts)))
+
 
 def rule_parts(rule: str) -> tuple[str, str]:
     if rule not in RULES:

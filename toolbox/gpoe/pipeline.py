@@ -306,9 +306,9 @@ def predict_saved(path: str | Path, x_new: np.ndarray, rules: list[str], eps: fl
     return out
 
 
-def fuse_arrays(path: str | Path, rules: list[str], eps: float = fusion.DEFAULT_EPS) -> dict:
+def fuse_arrays(path: str | Path, rules: list[str], eps: float = fusion.DEFAULT_EPS, device: str = "cpu") -> dict:
     """Fuse any Gaussian experts from an NPZ with mean [M, N], var [M, N], prior_var (scalar or [N]) and optional
-    prior_mean, weight_prior ([N] or [M, N]); returns {rule: Fused}."""
+    prior_mean, weight_prior ([N] or [M, N]); returns {rule: Fused} (numpy). device cuda runs the CUDA kernel."""
     try:
         arrays = dict(np.load(path, allow_pickle=False))
     except (OSError, ValueError) as exc:
@@ -328,10 +328,16 @@ def fuse_arrays(path: str | Path, rules: list[str], eps: float = fusion.DEFAULT_
     prior_var = np.atleast_1d(arrays["prior_var"]).astype(dtype)
     if prior_var.shape not in ((1,), (mean.shape[1],)):
         raise UserInputError(f"{path}: prior_var must be a scalar or [N = {mean.shape[1]}]")
+    mean, var = mean.astype(dtype), var.astype(dtype)
+    if device == "cuda":
+        import torch
+
+        mean, var = torch.from_numpy(mean).cuda(), torch.from_numpy(var).cuda()
     out = {}
     for rule in rules:
         if rule == "grbcm":
             raise UserInputError("grbcm needs a communication expert; it is not available for raw arrays")
-        out[rule] = fusion.fuse(mean.astype(dtype), var.astype(dtype), prior_var, rule,
-                                prior_mean=arrays.get("prior_mean"), weight_prior=arrays.get("weight_prior"), eps=eps)
+        fused = fusion.fuse(mean, var, prior_var, rule, prior_mean=arrays.get("prior_mean"),
+                            weight_prior=arrays.get("weight_prior"), eps=eps)
+        out[rule] = fused.numpy()
     return out

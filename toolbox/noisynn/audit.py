@@ -165,13 +165,23 @@ def run_audit(cfg: AuditConfig, out, seed: int = 0, log=print) -> dict:
     """Load (or train) the model, rebuild its test split, audit the noise and write the audit files."""
     import torch
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, cfg.threads))
+    try:
+        return _run_audit(cfg, out, seed, log)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_audit(cfg: AuditConfig, out, seed: int, log) -> dict:
     from toolbox.noisynn.checkpoint import load_checkpoint
     from toolbox.noisynn.data import load_dataset
     from toolbox.noisynn.study import StudyConfig, _layer_index
     from toolbox.noisynn.train import TrainSettings, build_noisy_model, train
 
-    torch.set_num_threads(max(1, cfg.threads))
     spec = NoiseSpec(cfg.noise, cfg.strength, cfg.axis, "eval")
+    if spec.kind == "none":
+        raise UserInputError("the audit needs a noise (kind gaussian, impulse, linear or optimal)")
     if cfg.checkpoint:
         model, meta = load_checkpoint(cfg.checkpoint)
         data = load_dataset(meta["dataset"], meta["seed"])

@@ -47,7 +47,8 @@ def log_abs_det_circulant(k: int, alpha: float) -> float:
 def entropy_change(q: str, k: int, alpha: float | None = None) -> float:
     """dS = -log |det(I + Q)| of the optimal ('optimal') or circulant ('linear') Q over k samples."""
     if q == "optimal":
-        return -log_abs_det_optimal(k)
+        _check_k(k)
+        return (k - 1) * math.log(k + 1)
     if q in ("linear", "circulant"):
         if alpha is None:
             raise UserInputError("the circulant Q needs alpha")

@@ -15,6 +15,7 @@ from torch import nn
 from toolbox.core.errors import UserInputError
 
 MODELS = ("cnn", "vit")
+DEFAULT_DEPTH = {"cnn": 2, "vit": 4}
 
 
 class ResidualBlock(nn.Module):
@@ -103,12 +104,8 @@ def build_model(name: str, input_shape: tuple[int, ...], classes: int, depth: in
     if len(spatial) not in (1, 2):
         raise UserInputError(f"inputs must be [C, L] or [C, H, W], got shape {input_shape}")
     if name == "cnn":
-        return SmallCNN(channels, classes, len(spatial), depth=depth or 2)
+        return SmallCNN(channels, classes, len(spatial), depth=depth or DEFAULT_DEPTH[name])
     if name == "vit":
         patch = 2 if max(spatial) <= 16 else 4
-        return SmallViT(channels, classes, spatial, patch, depth=depth or 4)
+        return SmallViT(channels, classes, spatial, patch, depth=depth or DEFAULT_DEPTH[name])
     raise UserInputError(f"model must be one of {', '.join(MODELS)}, got {name!r}")
-
-
-def depth_of(model: nn.Module) -> int:
-    return len(model.blocks)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import warnings
 from dataclasses import dataclass
 
 import torch
@@ -241,12 +240,9 @@ def noise_site(model: torch.nn.Module, layer: int) -> tuple[torch.nn.Module, str
     return sites[layer], layout, prefix
 
 
-def warn_cross_sample_eval(spec: NoiseSpec, order: str) -> str | None:
-    """The warning for the paper's protocol: a cross-sample noise at evaluation (worst with class-sorted batches)."""
+def cross_sample_warning(spec: NoiseSpec, order: str) -> str | None:
+    """The warning for the paper's protocol: a cross-sample noise at evaluation (label leakage with sorted batches)."""
     if spec.apply == "train" or not spec.cross_sample:
         return None
-    message = (f"{spec.label()} noise mixes samples of a test batch at evaluation; with {order} batches a prediction "
-               f"depends on the other test images" + (" of the same class (label leakage)" if order == "sorted"
-                                                       else ""))
-    warnings.warn(message, stacklevel=2)
-    return message
+    return (f"{spec.label()} noise mixes samples of a test batch at evaluation; with {order} batches a prediction "
+            f"depends on the other test images" + (" of the same class (label leakage)" if order == "sorted" else ""))

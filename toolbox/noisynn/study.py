@@ -40,6 +40,7 @@ class StudyConfig:
     lr: float = 1e-3
     weight_decay: float = 0.01
     plan: str = "full"
+    stages: str = "all"                  # all | train (train-time conditions only) | eval (eval-time only)
     noise: str = "linear"                # sweep: which noise
     strengths: list[float] = field(default_factory=lambda: [0.1, 0.3])
     layers: list = field(default_factory=lambda: [-1])  # block indices (negative from the end) or "head"
@@ -120,7 +121,9 @@ def build_plan(cfg: StudyConfig) -> list[Condition]:
         for at in cfg.layers:
             for s in (cfg.strengths if cfg.noise != "optimal" else [0.0]):
                 add(cfg.noise, s, cfg.apply, at)
-    return conditions
+    if cfg.stages not in ("all", "train", "eval"):
+        raise UserInputError(f"stages must be all, train or eval, got {cfg.stages!r}")
+    return [c for c in conditions if cfg.stages in ("all", c.stage)]
 
 
 # ---- one task: a seed's baseline (+ every eval-time condition) or one train-time condition -----------------------
@@ -141,8 +144,16 @@ def run_task(task: Task) -> list[dict]:
     from toolbox.noisynn.data import load_dataset
 
     cfg = task.cfg
-    torch.set_num_threads(max(1, cfg.threads))
-    data = load_dataset(cfg.dataset, task.seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, cfg.threads))  # one thread per worker: oversubscribed torch threads crawl
+    try:
+        return _run_task(task, load_dataset(cfg.dataset, task.seed))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_task(task: Task, data) -> list[dict]:
+    cfg = task.cfg
     if task.baseline:
         trained = _train(cfg, data, NoiseSpec(), -1, task.seed)
         records = [_record("baseline", "baseline", trained, data, cfg, task.seed, cfg.eval_order, cfg.eval_batch_size)]
@@ -169,8 +180,9 @@ def _train(cfg: StudyConfig, data, spec: NoiseSpec, layer, seed: int) -> dict:
 
 
 def _layer_index(cfg: StudyConfig, layer) -> int:
-    depth = cfg.depth or {"cnn": 2, "vit": 4}.get(cfg.model, 2)
-    return depth if layer == HEAD else int(layer)
+    from toolbox.noisynn.models import DEFAULT_DEPTH
+
+    return (cfg.depth or DEFAULT_DEPTH.get(cfg.model, 0)) if layer == HEAD else int(layer)
 
 
 def _record(name, stage, trained, data, cfg, seed, order, batch, noise_at_eval=False) -> dict:
@@ -260,13 +272,13 @@ def run_study(cfg: StudyConfig, out: Path, log: Callable[[str], None] = print,
     """Run every (condition, seed), write runs.csv, conditions.csv, history.jsonl, plots and summary.json."""
     from toolbox.core.executor import map_tasks
     from toolbox.core.io import write_csv, write_json, write_jsonl
-    from toolbox.noisynn.noise import warn_cross_sample_eval
+    from toolbox.noisynn.noise import cross_sample_warning
 
     if cfg.seeds < 1:
         raise UserInputError(f"seeds must be >= 1, got {cfg.seeds}")
-    conditions = build_plan(cfg)
+    conditions = validate(cfg)
     warnings_shown = sorted({w for c in conditions if c.leak_protocol
-                             for w in [warn_cross_sample_eval(c.spec, c.eval_order)] if w})
+                             for w in [cross_sample_warning(c.spec, c.eval_order)] if w})
     for w in warnings_shown:
         log(f"[yellow]warning:[/yellow] {w}")
     ckpt_dir = out / "checkpoints"
@@ -296,6 +308,29 @@ def run_study(cfg: StudyConfig, out: Path, log: Callable[[str], None] = print,
     write_report(out / "report.md", summary)
     write_json(out / "summary.json", summary)
     return summary
+
+
+def validate(cfg: StudyConfig) -> list[Condition]:
+    """The study's conditions; fails on a bad plan, noise, dataset, model, layer, order or batch size before any
+    training starts."""
+    from toolbox.noisynn.data import load_dataset
+    from toolbox.noisynn.models import build_model
+    from toolbox.noisynn.noise import noise_site
+    from toolbox.noisynn.train import ORDERS
+
+    if cfg.eval_order not in ORDERS:
+        raise UserInputError(f"eval order must be one of {', '.join(ORDERS)}, got {cfg.eval_order!r}")
+    if min(cfg.eval_batch_size, cfg.batch_size, cfg.epochs, cfg.threads) < 1:
+        raise UserInputError("batch sizes, epochs and threads must be >= 1")
+    if cfg.checkpoints not in ("none", "first-seed", "all"):
+        raise UserInputError(f"checkpoints must be none, first-seed or all, got {cfg.checkpoints!r}")
+    data = load_dataset(cfg.dataset, cfg.first_seed)
+    model = build_model(cfg.model, data.input_shape, data.classes, cfg.depth or None)
+    for layer in cfg.layers:
+        if layer != HEAD and not isinstance(layer, int):
+            raise UserInputError(f"layers are block indices or 'head', got {layer!r}")
+        noise_site(model, _layer_index(cfg, layer))
+    return build_plan(cfg)
 
 
 def summarise(records: list[dict], conditions: list[Condition], cfg: StudyConfig) -> dict:

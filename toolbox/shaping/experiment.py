@@ -91,6 +91,7 @@ def deepsea_solution(bad: np.ndarray, size: int, thresh: float = 0.8, forgivenes
     below = np.flatnonzero(np.cumsum(bad) / episode < thresh)
     first = int(episode[below[0]]) if below.size else None
     return {"size": size, "first_episode": first, "episodes_run": int(len(bad)),
+            "final_bad_share": float(np.mean(bad)) if len(bad) else None,
             "solved": first is not None, "beats_dithering": first is not None and first < 2 ** size + forgiveness}
 
 

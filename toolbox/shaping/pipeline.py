@@ -168,8 +168,9 @@ def _plot_ledger_heatmaps(env: str, groups: dict, path: Path) -> None:
     vmax = max(float(m.max()) for m in maps.values())
     for ax, (agent, m) in zip(axes[0], maps.items()):
         im = ax.imshow(m.T, aspect="auto", cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
-        ax.set(title=agent, xlabel="state", ylabel="action", yticks=range(m.shape[1]))
+        ax.set(title=agent, xlabel="state", yticks=range(m.shape[1]))
         ax.title.set_fontsize(8)
+    axes[0, 0].set_ylabel("action")
     fig.colorbar(im, ax=axes[0].tolist(), label="I(theta; s') [nats]")
     fig.suptitle(f"{env}: epistemic entropy left per (s, a) after the run")
     save_figure(fig, path)

@@ -1,0 +1,126 @@
+"""Benchmarks of the ISES information-set engine (printed table, optional JSON).
+
+  .venv/bin/python bench/bench_ises.py [--json out.json] [--parts table,wordle,mastermind,optimal] [--beam 60]
+
+- table: the Wordle feedback table (12,972 guesses x 2,315 answers) with the C++ kernel on 1 thread and on all
+  threads, against the numpy reference (measured on a slice and scaled, it is ~100x slower).
+- wordle: depth-1 ISES over all 2,315 answers (all guesses allowed), serial and on the process executor.
+- mastermind: ISES over all 1,296 Mastermind secrets with the native engine and with TOOLBOX_KERNELS=reference.
+- optimal: the branch-and-bound solver on Mastermind (first guess 1123), Bulls and Cows and Wordle (SALET first).
+The doddle comparison runs doddle in its own virtual environment (it needs numpy < 2): see docs/ises.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def timed(fn, repeat: int = 1):
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def bench_table() -> list[dict]:
+    from toolbox.ises import engine
+    from toolbox.ises.games import make_game
+
+    game = make_game("wordle")
+    guesses, answers = game.words, game.words[game.secret_action]
+    rows = []
+    for threads in ("1", ""):
+        code = ("import time, os; from toolbox.ises.games import make_game; from toolbox.ises import engine; "
+                "g = make_game('wordle'); w, a = g.words, g.words[g.secret_action]; engine.wordle_table(w[:10], a); "
+                "t = time.perf_counter(); engine.wordle_table(w, a); print(time.perf_counter() - t)")
+        env = {**os.environ, "TOOLBOX_NUM_THREADS": threads} if threads else dict(os.environ)
+        seconds = min(float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                           check=True).stdout) for _ in range(3))
+        rows.append({"bench": "wordle table 12972x2315", "impl": f"C++ {'1 thread' if threads else 'all threads'}",
+                     "seconds": seconds})
+    part = 400
+    seconds, _ = timed(lambda: engine.wordle_table_reference(guesses[:part], answers))
+    rows.append({"bench": "wordle table 12972x2315", "impl": f"numpy reference (scaled from {part} rows)",
+                 "seconds": seconds * len(guesses) / part})
+    return rows
+
+
+def bench_wordle() -> list[dict]:
+    from toolbox.ises.bench import BenchConfig, run_bench
+    from toolbox.ises.games import make_game
+
+    make_game("wordle").table
+    rows = []
+    for backend, workers in (("serial", 1), ("process", 2)):
+        cfg = BenchConfig(games=["wordle"], agents=["ises"], budgets_ms=[0.0], n_games=0, backend=backend,
+                          workers=workers, chunk=2315 // workers + 1)
+        seconds, eps = timed(lambda: run_bench(cfg))
+        a = np.array([e["actions"] for e in eps])
+        rows.append({"bench": "wordle ISES depth 1, all 2315 answers", "impl": f"{backend} x{workers}",
+                     "seconds": seconds, "total": int(a.sum()), "mean": float(a.mean()), "max": int(a.max()),
+                     "win_rate": float(np.mean([e["win"] for e in eps]))})
+    return rows
+
+
+def bench_mastermind() -> list[dict]:
+    rows = []
+    for kernels in ("native", "reference"):
+        code = ("import time, numpy as np; from toolbox.ises.games import make_game; from toolbox.ises.agents "
+                "import ISES; from toolbox.ises.play import play_episode; g = make_game('mastermind'); g.table; "
+                "t = time.perf_counter(); c = {}; a = [play_episode(g, ISES(), s, cache=c, details=False)['actions'] "
+                "for s in range(1296)]; print(time.perf_counter() - t, sum(a))")
+        out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "TOOLBOX_KERNELS": kernels},
+                             capture_output=True, text=True, check=True).stdout.split()
+        rows.append({"bench": "mastermind ISES, all 1296 secrets", "impl": kernels, "seconds": float(out[0]),
+                     "total": int(out[1])})
+    return rows
+
+
+def bench_optimal(beam: int) -> list[dict]:
+    from toolbox.core import native
+    from toolbox.ises.games import make_game
+
+    rows = []
+    for spec, first, reference in (("mastermind", "1123", 5625), ("bulls-cows", "0123", 26274),
+                                   ("wordle", "SALET", 7920)):
+        game = make_game(spec)
+        solver = native.module().IsesOptimalSolver(game.table, game.n_outcomes, game.win, game.secret_action, beam)
+        cand = np.arange(game.n_secrets, dtype=np.int32)
+        seconds, total = timed(lambda: solver.solve(cand, game.action_index(first)))
+        rows.append({"bench": f"optimal {spec} first {first}", "impl": f"C++ B&B beam {beam or 'all'}",
+                     "seconds": seconds, "total": int(total), "mean": total / game.n_secrets,
+                     "reference": reference, "nodes": solver.nodes})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json")
+    parser.add_argument("--parts", default="table,wordle,mastermind,optimal")
+    parser.add_argument("--beam", type=int, default=60)
+    args = parser.parse_args()
+    parts = {"table": bench_table, "wordle": bench_wordle, "mastermind": bench_mastermind,
+             "optimal": lambda: bench_optimal(args.beam)}
+    rows = []
+    for name in args.parts.split(","):
+        rows += parts[name]()
+    print(f"{'bench':45s} {'impl':38s} {'seconds':>9s}  result")
+    for r in rows:
+        extra = {k: v for k, v in r.items() if k not in ("bench", "impl", "seconds")}
+        print(f"{r['bench']:45s} {r['impl']:38s} {r['seconds']:9.3f}  {extra}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()

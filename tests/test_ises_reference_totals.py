@@ -1,0 +1,60 @@
+"""The published reference totals (note section 4): Mastermind optimal 5,625, Bulls and Cows optimal 26,274, Wordle
+with SALET first 7,920, and depth-1 ISES over all Wordle answers. Long runs are marked slow."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from toolbox.core import native
+
+pytestmark = pytest.mark.skipif(not native.available(), reason="native extension not built")
+
+
+def optimal_total(spec: str, first: str, beam: int) -> int:
+    from toolbox.ises.games import make_game
+
+    game = make_game(spec)
+    solver = native.module().IsesOptimalSolver(game.table, game.n_outcomes, game.win, game.secret_action, beam)
+    return solver.solve(np.arange(game.n_secrets, dtype=np.int32), game.action_index(first))
+
+
+def test_mastermind_restricted_solver_is_between_optimum_and_greedy():
+    # a narrow beam is fast and gives a valid strategy: never below the proven optimum 5625, below ISES's 5722
+    total = optimal_total("mastermind", "1123", beam=3)
+    assert 5625 <= total < 5722
+
+
+@pytest.mark.slow
+def test_mastermind_optimal_5625():
+    # Koyama and Lai 1993: 5625 / 1296 = 4.34028, reached with first guess 1123
+    assert optimal_total("mastermind", "1123", beam=60) == 5625
+
+
+@pytest.mark.slow
+def test_bulls_and_cows_optimal_26274():
+    # Tanaka 1996: 26274 / 5040 = 5.2131
+    assert optimal_total("bulls-cows", "0123", beam=BULLS_BEAM) == 26274
+
+
+@pytest.mark.slow
+def test_wordle_salet_optimal_7920():
+    # Selby: SALET first over the 2,315 answers, all 12,972 guesses allowed: 7920 / 2315 = 3.4212
+    assert optimal_total("wordle", "SALET", beam=WORDLE_BEAM) == 7920
+
+
+@pytest.mark.slow
+def test_wordle_ises_all_answers():
+    from toolbox.ises.agents import ISES
+    from toolbox.ises.games import make_game
+    from toolbox.ises.play import play_episode
+
+    game = make_game("wordle")
+    cache = {}
+    actions = np.array([play_episode(game, ISES(), s, cache=cache, details=False)["actions"]
+                        for s in range(game.n_secrets)])
+    assert actions.sum() == WORDLE_ISES_TOTAL and actions.max() <= 6
+
+
+BULLS_BEAM = 60
+WORDLE_BEAM = 8
+WORDLE_ISES_TOTAL = 0
