@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import numpy as np
@@ -47,6 +48,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--rules", nargs="*", default=["gpoe-normalized", "poe", "rbcm"])
     ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--vanguard-points", type=int, default=1000, help="N for the Vanguard comparison (0: skip)")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
@@ -56,7 +58,8 @@ def main() -> None:
     prior = np.array([1.01], np.float32)
     gbytes = 8 * m * n / 1e9
     print(f"fusion of M = {m} experts x N = {n} points, float32 ({gbytes:.2f} GB read), "
-          f"native={native.available()}, threads={native.build_info().get('threads')}")
+          f"native={native.available()}, threads={native.build_info().get('threads')}, "
+          f"load average {os.getloadavg()[0]:.1f}")
     rows = []
     for rule in args.rules:
         row = {"rule": rule}
@@ -69,9 +72,10 @@ def main() -> None:
         rows.append(row)
         print("  " + "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
     cuda = cuda_rows(mean, var, args)
+    anchor = vanguard_rows(args.vanguard_points)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"experts": m, "points": n, "cpu": rows, "cuda": cuda}, fh, indent=2)
+            json.dump({"experts": m, "points": n, "cpu": rows, "cuda": cuda, "vanguard": anchor}, fh, indent=2)
 
 
 def cuda_rows(mean, var, args):
@@ -106,6 +110,42 @@ def cuda_rows(mean, var, args):
         bw = (nbytes + 4 * 4 * mt.shape[1]) / t
         rows.append({"rule": rule, "cuda_s": t, "cuda_GBps": bw / 1e9, "fraction_of_copy": bw / copy_bw})
         print(f"  {rule}: {t * 1e3:.3f} ms, {bw / 1e9:.0f} GB/s = {100 * bw / copy_bw:.0f}% of copy bandwidth")
+    return rows
+
+
+def vanguard_rows(points: int, experts: int = 16):
+    """The anchor library (PyPI vanguard-gp): its aggregators take [N, N] covariance matrices per expert, so it is
+    compared at a small N: same numbers (float32) and time, against fusion.fuse on the same inputs."""
+    try:
+        import torch
+        from vanguard.distribute import aggregators as agg
+    except ImportError:
+        print("vanguard-gp: not installed (pip install vanguard-gp), skipped")
+        return []
+    if points <= 0:
+        return []
+    rng = np.random.default_rng(1)
+    mean = rng.standard_normal((experts, points), dtype=np.float32)
+    var = rng.uniform(0.05, 1.0, (experts, points)).astype(np.float32)  # below the prior: weights agree
+    covars = [torch.diag(torch.from_numpy(v)) for v in var]
+    means = [torch.from_numpy(m) for m in mean]
+    prior = torch.full((points,), 1.01)
+    rows = []
+    print(f"vanguard-gp aggregators vs fusion.fuse, M = {experts}, N = {points} (float32):")
+    for rule, cls in (("poe", agg.POEAggregator), ("gpoe-uniform", agg.GPOEAggregator), ("bcm", agg.BCMAggregator),
+                      ("rbcm", agg.RBCMAggregator)):
+        start = time.perf_counter()
+        v_mean, v_covar = cls(means, covars, prior).aggregate()
+        v_s = time.perf_counter() - start
+        start = time.perf_counter()
+        ours = fusion.fuse(mean, var, np.float32(1.01), rule)
+        ours_s = time.perf_counter() - start
+        diff = float(np.max(np.abs(ours.var - v_covar.diagonal().numpy()) / ours.var))
+        diff_mean = float(np.max(np.abs(ours.mean - v_mean.numpy())))
+        rows.append({"rule": rule, "vanguard_s": v_s, "toolbox_s": ours_s, "max_rel_var_diff": diff,
+                     "max_abs_mean_diff": diff_mean})
+        print(f"  {rule}: vanguard {v_s * 1e3:.1f} ms, toolbox {ours_s * 1e3:.2f} ms, max rel var diff {diff:.1e}, "
+              f"max abs mean diff {diff_mean:.1e}")
     return rows
 
 

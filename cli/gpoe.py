@@ -65,10 +65,11 @@ def run(dataset: Annotated[Optional[str], typer.Option(
         write_config(folder, cfg)
         with session.progress("fuse-gp", total=len(cfg.partitions) + 1) as update:
             summary = run_pipeline(cfg, folder, seed, log=session.info, progress=update)
-        cols = ["partition", "rule", "smse", "msll", "nlpd", "coverage95", "crps", "fit_s", "fuse_s",
-                "effective_experts"]
+        cols = {"partition": "partition", "rule": "rule", "smse": "SMSE", "msll": "MSLL", "nlpd": "NLPD",
+                "coverage95": "cover95", "fit_s": "fit s"}
         session.table(f"fuse-gp: {summary['dataset']} (n={summary['n_train']}, M={cfg.experts}, "
-                      f"hyper {summary['hyper']})", cols, [[r[c] for c in cols] for r in summary["rows"]])
+                      f"hyper {summary['hyper']})", list(cols.values()),
+                      [[r[c] for c in cols] for r in summary["rows"]])
         if summary["nlpd_floor"] is not None:
             session.info(f"NLPD noise floor 1/2 log(2 pi e s_n^2) = {summary['nlpd_floor']:.4f}")
         session.info(f"run folder: {folder}")

@@ -42,13 +42,16 @@ def _floats(value: str | None, name: str) -> list[float] | None:
 
 def train_noisy(
     dataset: Dataset = None, model: Model = None,
-    plan: Annotated[Optional[str], typer.Option("--plan", help="full (the digits study) | sweep | paper.")] = None,
+    plan: Annotated[Optional[str], typer.Option("--plan", help="full (the digits study) | sweep | paper | entropy "
+                                                "(closed forms only).")] = None,
     noise: Noise = None,
     strength: Annotated[Optional[str], typer.Option("--strength", help="Sweep strengths, e.g. 0.1,0.3 (gaussian "
                                                     "s x feature std, impulse p, linear alpha).")] = None,
     layer: Annotated[Optional[str], typer.Option("--layer", help="Sweep layers, e.g. 0,1 or head.")] = None,
     apply: Annotated[Optional[str], typer.Option("--apply", help="When the noise fires: train | eval | both.")] = None,
     axis: Axis = None,
+    k: Annotated[Optional[str], typer.Option("--k", help="Entropy plan: numbers of mixed samples, e.g. 10,14.")]
+    = None,
     seeds: Annotated[Optional[int], typer.Option("--seeds", help="Paired seeds (same init and data order).")] = None,
     epochs: Epochs = None,
     eval_batch_size: Annotated[Optional[int], typer.Option("--eval-batch-size")] = None,
@@ -74,10 +77,14 @@ def train_noisy(
         explicit = {"dataset": dataset, "model": model, "plan": plan, "noise": noise,
                     "strengths": _floats(strength, "--strength"), "layers": layers, "apply": apply, "axis": axis,
                     "seeds": seeds, "epochs": epochs, "eval_batch_size": eval_batch_size, "eval_order": eval_order,
-                    "backend": backend, "workers": workers, "first_seed": seed}
+                    "backend": backend, "workers": workers, "first_seed": seed,
+                    "ks": None if k is None else [int(v) for v in _floats(k, "--k")]}
         if paper_protocol:
             explicit.update(plan="paper")
         cfg = resolve(StudyConfig(), config, set_, explicit)
+        if cfg.plan == "entropy":
+            _entropy_plan(session, cfg, out)
+            return
         validate(cfg)
         folder = run_dir(out, "train-noisy")
         write_config(folder, cfg)
@@ -93,6 +100,23 @@ def train_noisy(
         for key, value in summary["checks"].items():
             session.info(f"  {key}: {value}")
         session.emit({"out": str(folder), **summary})
+
+
+def _entropy_plan(session: Session, cfg, out: Path | None) -> None:
+    from toolbox.noisynn.study import run_entropy
+
+    folder = run_dir(out, "train-noisy")
+    write_config(folder, cfg)
+    table = run_entropy(cfg, folder)
+    session.table("paper's entropy change dS = -log|det(I + Q)| (closed forms)", ["Q", "k", "alpha", "dS"],
+                  [[r["q"], r["k"], "" if r["alpha"] is None else r["alpha"], r["delta_S"]]
+                   for r in table["linear_transform"]])
+    session.table("Gaussian noise, X ~ N(0,1), Y = X + N(0,1)", ["noise variance", "dS estimate", "dS closed form"],
+                  [[g["noise_variance"], g["delta_S_estimate"], g["delta_S_closed_form"]]
+                   for g in table["scalar_gaussian"]])
+    for where in table["singular"]:
+        session.info(f"[yellow]warning:[/yellow] singular transform at {where}: det(I + Q) = 0, dS = +inf")
+    session.emit({"out": str(folder), **table})
 
 
 def audit_noisy(

@@ -66,6 +66,8 @@ def test_co2_and_files(tmp_path):
     pytest.importorskip("statsmodels")
     co2 = gdata.load("co2", 500, 100, seed=0)
     assert co2.x_train.shape == (500, 1) and 300 < co2.y_train.mean() < 400
+    small = gdata.load("diabetes", 4000, 1000, seed=0)  # asks for more than the 442 rows: an 80 / 20 split
+    assert (len(small.y_train), len(small.y_test)) == (354, 88)
     csv = tmp_path / "d.csv"
     csv.write_text("a,b,target,c\n" + "\n".join(f"{i},{i % 7},{i * 0.5},{i % 3}" for i in range(50)))
     x, y = gdata.read_table(csv, "target")
@@ -212,10 +214,15 @@ def test_gp_prior_benchmark_must_show(tmp_path):
     assert mean(("kmeans", "gpoe-normalized"), "smse") <= 1.4 * mean(full, "smse")
     assert mean(("kmeans", "gpoe-normalized"), "smse") < 0.6 * mean(("kmeans", "gpoe-uniform"), "smse")
     assert abs(mean(("kmeans", "gpoe-normalized"), "msll") - mean(full, "msll")) < 0.35
-    for rule in ("poe", "bcm", "rbcm"):
+    # random experts: PoE and rBCM are overconfident on average (MSLL > 0); BCM's MSLL averages about 0 over
+    # these seeds (> 0 in 2 of 5, measured), but its 95% intervals cover far less than 95% (overconfident)
+    for rule in ("poe", "rbcm"):
         assert mean(("random", rule), "msll") > 0, rule
-    assert mean(("random", "gpoe-normalized"), "msll") < -1
-    assert mean(("random", "gpoe-uniform"), "msll") < -1
+    for rule in ("poe", "bcm", "rbcm"):
+        assert mean(("random", rule), "coverage95") < 0.75, rule
+    for rule in ("gpoe-normalized", "gpoe-uniform"):
+        assert mean(("random", rule), "msll") < -1, rule
+        assert mean(("random", rule), "coverage95") > 0.9, rule
 
 
 @pytest.mark.cuda

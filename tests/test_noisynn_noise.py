@@ -191,3 +191,12 @@ def test_relative_gaussian_scale_uses_the_calibrated_std():
     with injector.keys(torch.arange(20000)):
         noise = model(x) - x
     assert float(noise.std()) == pytest.approx(1.5, rel=0.02)
+
+
+@pytest.mark.parametrize("name", ["cnn", "vit"])
+@pytest.mark.parametrize("shape", [(1, 40), (1, 28, 28)])
+def test_models_take_1d_and_2d_inputs(name, shape):
+    model = build_model(name, shape, 10)
+    assert model(torch.rand(3, *shape)).shape == (3, 10)
+    with pytest.raises(UserInputError):
+        build_model(name, (1, 2, 3, 4), 10)

@@ -20,6 +20,7 @@ DEMOS: dict[str, str] = {
     "diffusion": "toolbox.diffusion.demo",
     "ises": "toolbox.ises.demo",
     "noisynn": "toolbox.noisynn.demo",
+    "entrocraft": "toolbox.entrocraft.demo",
 }
 
 

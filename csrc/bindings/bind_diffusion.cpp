@@ -68,6 +68,39 @@ void init_diffusion(py::module_& m) {
         py::arg("first_particle") = 0, py::arg("snapshot_stride") = 0, py::arg("snapshots") = py::none(),
         "Fused Langevin run of float64 states x [n, d] in place under an isotropic-GMM score; returns (heat, "
         "heat_discrete, logp_start, logp_end) per particle. Snapshots [steps/stride + 1, N, d] are filled in place.");
+  m.def("langevin_external_step",
+        [](py::handle x_obj, py::handle f_obj, py::handle dx_obj, py::handle heat_obj, int direction, double h,
+           int64_t step, bool move, uint64_t seed, uint32_t stream, int64_t first_particle) {
+          py::array x = require_array<double>(x_obj, "x", 2);
+          const int64_t n = x.shape(0), d = x.shape(1);
+          py::array f = require_array<double>(f_obj, "f", 2, {n, d});
+          py::array dx = require_array<double>(dx_obj, "dx", 2, {n, d});
+          py::array heat = require_array<double>(heat_obj, "heat", 1, {n});
+          const auto p = checked_params(direction, toolbox::kEuler, 0.0, h, step + 1, seed, stream, first_particle, 0, 0);
+          double *xs = mptr<double>(x), *dxs = mptr<double>(dx), *hs = mptr<double>(heat);
+          const double* fs = cptr<double>(f);
+          py::gil_scoped_release release;
+          toolbox::langevin_external_step_cpu(p, n, d, step, move, xs, fs, dxs, hs);
+        },
+        py::arg("x"), py::arg("f"), py::arg("dx"), py::arg("heat"), py::arg("direction"), py::arg("h"),
+        py::arg("step"), py::arg("move"), py::arg("seed"), py::arg("stream"), py::arg("first_particle") = 0,
+        "Fused EM epilogue for an external drift f [n, d] at the current states x: closes the previous increment's "
+        "heat, draws the step's Philox noise, moves x in place and opens the new increment's heat.");
+  m.def("langevin_external_step_cuda",
+        [](uintptr_t x, uintptr_t f, uintptr_t dx, uintptr_t heat, int64_t n, int64_t d, int direction, double h,
+           int64_t step, bool move, uint64_t seed, uint32_t stream, int64_t first_particle, uintptr_t cuda_stream) {
+          require(n >= 0 && d > 0, "need n >= 0 and d > 0");
+          const auto p = checked_params(direction, toolbox::kEuler, 0.0, h, step + 1, seed, stream, first_particle, 0, 0);
+#if defined(TOOLBOX_WITH_CUDA)
+          toolbox::langevin_external_step_cuda(p, n, d, step, move, x, f, dx, heat, cuda_stream);
+#else
+          (void)x; (void)f; (void)dx; (void)heat; (void)cuda_stream; (void)p; (void)move;
+          no_cuda();
+#endif
+        },
+        py::arg("x_ptr"), py::arg("f_ptr"), py::arg("dx_ptr"), py::arg("heat_ptr"), py::arg("n"), py::arg("d"),
+        py::arg("direction"), py::arg("h"), py::arg("step"), py::arg("move"), py::arg("seed"), py::arg("stream"),
+        py::arg("first_particle"), py::arg("cuda_stream"), "CUDA twin of langevin_external_step (device pointers).");
   m.def("langevin_cuda",
         [](uintptr_t means, uintptr_t log_weights, uintptr_t variances, int64_t components, int64_t dim, uintptr_t x,
            int64_t n, int direction, int scheme, double t_start, double h, int64_t steps, uint64_t seed,

@@ -28,4 +28,12 @@ void langevin_cpu(const GmmParams& g, const LangevinParams& p, int64_t n, double
   }
 }
 
+void langevin_external_step_cpu(const LangevinParams& p, int64_t n, int64_t d, int64_t step, bool move, double* x,
+                                const double* f, double* dx, double* heat) {
+  parallel_for(n, 256, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      langevin_external_step(p, i, d, step, move, x + i * d, f + i * d, dx + i * d, heat + i);
+  });
+}
+
 }  // namespace toolbox

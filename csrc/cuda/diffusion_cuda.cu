@@ -27,7 +27,25 @@ void launch(const GmmParams& g, const LangevinParams& p, int64_t n, double* x, d
                                                         snapshots);
 }
 
+__global__ void __launch_bounds__(kThreads) external_step_kernel(LangevinParams p, int64_t n, int64_t d, int64_t step,
+                                                                 bool move, double* x, const double* f, double* dx,
+                                                                 double* heat) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= n) return;
+  langevin_external_step(p, i, d, step, move, x + i * d, f + i * d, dx + i * d, heat + i);
+}
+
 }  // namespace
+
+void langevin_external_step_cuda(const LangevinParams& p, int64_t n, int64_t d, int64_t step, bool move,
+                                 uintptr_t x, uintptr_t f, uintptr_t dx, uintptr_t heat, uintptr_t stream) {
+  if (n == 0) return;
+  const unsigned blocks = static_cast<unsigned>((n + kThreads - 1) / kThreads);
+  external_step_kernel<<<blocks, kThreads, 0, as_stream(stream)>>>(
+      p, n, d, step, move, reinterpret_cast<double*>(x), reinterpret_cast<const double*>(f),
+      reinterpret_cast<double*>(dx), reinterpret_cast<double*>(heat));
+  check_launch("langevin_external_step_cuda");
+}
 
 void langevin_cuda(uintptr_t means, uintptr_t log_weights, uintptr_t variances, int64_t components, int64_t dim,
                    const LangevinParams& p, int64_t n, uintptr_t x, uintptr_t work, uintptr_t heat,

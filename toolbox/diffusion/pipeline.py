@@ -78,7 +78,7 @@ class DiffusionConfig:
     # learned score (2-D mixture with means (+-a, +-a))
     learned_a: float = 2.0
     learned_sigma2: float = 0.3
-    learned_train_steps: int = 1500
+    learned_train_steps: int = 1500  # about a minute on one idle core
     learned_particles: int = 2000
 
 

@@ -215,3 +215,46 @@ def simulate(density: GaussianMixture, n: int, direction: str = "forward", schem
         snapshots = snapshots.cpu().numpy()
     name = "reference" if not use_native else ("cuda" if device == "cuda" else "cpu")
     return Run(direction, scheme, t_lo, t_hi, steps, x_start, *cat, snapshots=snapshots, backend=name)
+
+
+def simulate_external(score_source, x_start: np.ndarray, direction: str = "reverse", t_lo: float = 0.0,
+                      t_hi: float = 1.0, steps: int = 100, seed: int = 0, stream: int = 0,
+                      device: str = "cpu") -> Run:
+    """Euler-Maruyama with an external score (e.g. a `LearnedScore` network run in torch): the drift is evaluated
+    outside, the step / Philox noise / heat epilogue runs in the fused native kernel (C++ or CUDA). Same noise
+    layout and bookkeeping as `langevin_reference(score_source, ...)`, its oracle; ln p is not known (NaN)."""
+    _validate(score_source, direction, "euler", t_lo, t_hi, steps)
+    if not native.available():
+        raise UserInputError("the fused epilogue needs the native extension; use langevin_reference instead")
+    dirc, h = DIRECTIONS[direction], (t_hi - t_lo) / steps
+    sign, t = (1.0, t_lo) if dirc == 0 else (-1.0, t_hi)
+    x = np.array(x_start, dtype=np.float64, order="C")
+    n = len(x)
+    f = np.ascontiguousarray(_drift(score_source, dirc, x, t)[0])
+    f2_start = np.sum(f**2, 1)
+    core = native.module()
+    if device == "cuda":
+        import torch
+
+        xs, dxs, heat = (torch.as_tensor(a, device="cuda") for a in (x, np.zeros_like(x), np.zeros(n)))
+        for step in range(steps + 1):
+            fs = torch.as_tensor(f, device="cuda")
+            with dispatch.on_device(xs) as cuda_stream:
+                core.langevin_external_step_cuda(dispatch.ptr(xs), dispatch.ptr(fs), dispatch.ptr(dxs),
+                                                 dispatch.ptr(heat), n, x.shape[1], dirc, h, step, step < steps,
+                                                 seed, stream, 0, cuda_stream)
+            if step < steps:
+                t += sign * h
+                f = np.ascontiguousarray(_drift(score_source, dirc, xs.cpu().numpy(), t)[0])
+        x, heat = xs.cpu().numpy(), heat.cpu().numpy()
+    else:
+        dx, heat = np.zeros_like(x), np.zeros(n)
+        for step in range(steps + 1):  # the last call only closes the heat of the last increment
+            core.langevin_external_step(x, f, dx, heat, dirc, h, step, step < steps, seed, stream)
+            if step < steps:
+                t += sign * h
+                f = np.ascontiguousarray(_drift(score_source, dirc, x, t)[0])
+    heat_discrete = heat + 0.25 * h * (np.sum(f**2, 1) - f2_start)
+    nan = np.full(n, np.nan)
+    return Run(direction, "euler", t_lo, t_hi, steps, np.asarray(x_start), x, heat, heat_discrete, nan, nan,
+               backend=f"{device}-epilogue")

@@ -37,6 +37,17 @@ def train_score_mlp(density: GaussianMixture, steps: int = 3000, batch: int = 51
     """Train on fresh samples of the data density (Philox-keyed); returns the score and the loss curve."""
     import torch
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a 128-wide MLP gains nothing from intra-op threads, and they spin on a busy machine
+    try:
+        return _train(density, steps, batch, hidden, t_min, t_max, lr, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(density, steps, batch, hidden, t_min, t_max, lr, seed):
+    import torch
+
     torch.manual_seed(seed)
     d = density.dim
     net = torch.nn.Sequential(torch.nn.Linear(d + 1, hidden), torch.nn.SiLU(), torch.nn.Linear(hidden, hidden),

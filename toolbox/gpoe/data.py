@@ -148,11 +148,12 @@ def sarcos_like(n_train: int, n_test: int, noise_fraction: float = 0.01, seed: i
     return Dataset("sarcos-like", x[:n_train], y[:n_train], x[n_train:], y[n_train:], noise_var)
 
 
-def _split(name, x, y, n_train, n_test, seed) -> Dataset:
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(y))
-    n_train = min(n_train, len(y) - 1) if n_train else len(y) - max(1, min(n_test, len(y) // 5))
-    n_test = min(n_test, len(y) - n_train)
+def _split(name, x, y, n_train, n_test, seed, test_fraction: float = 0.2) -> Dataset:
+    """A random train / test split; when the data set is smaller than asked, test_fraction of it is the test set."""
+    order = np.random.default_rng(seed).permutation(len(y))
+    if n_train + n_test > len(y):
+        n_test = max(2, int(round(test_fraction * len(y))))
+        n_train = len(y) - n_test
     tr, te = order[:n_train], order[n_train:n_train + n_test]
     return Dataset(name, x[tr], y[tr], x[te], y[te])
 

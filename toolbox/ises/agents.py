@@ -142,7 +142,7 @@ class ISES:
 
 class SampledISES:
     """Sampled, anytime ISES (note section 1.3): estimate P(o|a) from m secrets drawn from I with Philox (exact
-    when |I| <= m), score at most k actions (those that can win now first, then a random order of the rest),
+    when |I| <= m), score at most k actions (those that can win now first, then a Philox-shuffled order),
     stop at the wall-clock budget and play the best so far. Miller-Madow correction (K-1)/(2m ln 2) optional."""
 
     name = "ises-sampled"
@@ -158,8 +158,8 @@ class SampledISES:
         sampled = len(cand) > self.m
         sample = engine.sample_states(cand, self.m, state.seed, 1, state.step) if sampled else cand
         winning = winning_mask(game, cand, legal)
-        gen = rng.numpy_generator(state.seed, 2, state.step)
-        order = np.concatenate([np.flatnonzero(winning)[:max(1, self.chunk // 2)], gen.permutation(len(legal))])
+        shuffled = np.argsort(rng.philox_uniform(state.seed, 2, len(legal), b=state.step), kind="stable")
+        order = np.concatenate([np.flatnonzero(winning)[:max(1, self.chunk // 2)], shuffled])
         order = order[np.sort(np.unique(order, return_index=True)[1])]  # first occurrence only
         if self.k:
             order = order[:self.k]

@@ -16,12 +16,12 @@ TERESA_ASPECT = '[mother_teresa]\nteresa = 1.0\ncalcutta = 1.0\nnuns = 1.0\n'
 def planted_config() -> LandscapeConfig:
     """The issue's planted trend: K = 5, 10 yearly slices, 300 docs of 80 tokens per slice, V = 500."""
     return LandscapeConfig(source="synthetic", bin="year", k=5, max_df=1.0, plots=False,
-                           lda=LdaSettings(engine="single", passes=5), select=SelectConfig(select=3))
+                           lda=LdaSettings(passes=5), select=SelectConfig(select=3))
 
 
 def reuters_config(aspects: Path) -> LandscapeConfig:
     return LandscapeConfig(source="reuters", bin="quarter", k=20, aspects=str(aspects),
-                           lda=LdaSettings(engine="single"))
+                           lda=LdaSettings())
 
 
 def teresa_coverage(summary_dir: Path) -> tuple[int, int]:

@@ -17,7 +17,7 @@ import numpy as np
 from toolbox.core.errors import UserInputError
 from toolbox.core.rng import numpy_generator
 from toolbox.noisynn.noise import NoiseSpec, attach_noise, noise_site
-from toolbox.noisynn.train import NoisyModel, calibrate, batch_order, predict
+from toolbox.noisynn.train import NoisyModel, batch_order, calibrate, predict
 
 
 @dataclass(frozen=True)

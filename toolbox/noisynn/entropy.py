@@ -140,3 +140,21 @@ def scalar_gaussian_experiment(noise_variance: float, n: int = 100_000, seed: in
     estimate = gaussian_conditional_entropy(y, x) - gaussian_conditional_entropy(y, x + eps)
     return {"noise_variance": noise_variance, "n": n, "delta_S_estimate": estimate,
             "delta_S_closed_form": scalar_gaussian_delta_s(noise_variance)}
+
+
+def entropy_table(ks: list[int], alphas: list[float], variances: tuple[float, ...] = (0.1, 0.5, 1.0, 4.0),
+                  n: int = 100_000, seed: int = 0) -> dict:
+    """The paper's dS for optimal and circulant Q over each k (closed forms), and the scalar Gaussian experiment."""
+    rows = []
+    for k in ks:
+        rows.append({"q": "optimal", "k": k, "alpha": None, "log_abs_det": log_abs_det_optimal(k),
+                     "delta_S": entropy_change("optimal", k), "singular": False})
+        for alpha in alphas:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SingularTransformWarning)
+                delta = entropy_change("linear", k, alpha)
+            rows.append({"q": "circulant", "k": k, "alpha": alpha, "log_abs_det": log_abs_det_circulant(k, alpha),
+                         "delta_S": delta, "singular": math.isinf(delta)})
+    gaussian = [scalar_gaussian_experiment(v, n, seed) for v in variances]
+    return {"linear_transform": rows, "scalar_gaussian": gaussian,
+            "singular": [f"k = {r['k']}, alpha = {r['alpha']:g}" for r in rows if r["singular"]]}

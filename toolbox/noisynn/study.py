@@ -7,13 +7,14 @@ Plans:
   sweep  one noise over strengths x layers (`apply` train, eval or both) -> a heatmap of accuracy vs (layer, strength).
   paper  the official protocol alone: no noise in training, optimal Q at test time on class-sorted batches of 10,
          with its shuffled and B = 1 controls (prints the leakage warning).
+  entropy  no training: the closed-form dS of optimal and circulant Q for each k in `ks` and alpha in `strengths`,
+         and the scalar linear-Gaussian experiment (`run_entropy`).
 A seed's baseline model is trained once and evaluated under every eval-time condition; train-time conditions train
 their own model from the same initial weights and batch order. Seeds run through `toolbox.core.executor.map_tasks`.
 """
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ import numpy as np
 from toolbox.core.errors import UserInputError
 from toolbox.noisynn.noise import NoiseSpec
 
-PLANS = ("full", "sweep", "paper")
+PLANS = ("full", "sweep", "paper", "entropy")
 HEAD = "head"
 
 
@@ -43,6 +44,7 @@ class StudyConfig:
     stages: str = "all"                  # all | train (train-time conditions only) | eval (eval-time only)
     noise: str = "linear"                # sweep: which noise
     strengths: list[float] = field(default_factory=lambda: [0.1, 0.3])
+    ks: list[int] = field(default_factory=lambda: [10, 14, 16])  # entropy plan: numbers of mixed samples
     layers: list = field(default_factory=lambda: [-1])  # block indices (negative from the end) or "head"
     apply: str = "train"                 # sweep: train | eval | both
     axis: str = "batch"
@@ -117,7 +119,7 @@ def build_plan(cfg: StudyConfig) -> list[Condition]:
         leak_trio("linear", 0.3)
     elif cfg.plan == "paper":
         leak_trio("optimal", 0.0)
-    else:
+    elif cfg.plan == "sweep":
         for at in cfg.layers:
             for s in (cfg.strengths if cfg.noise != "optimal" else [0.0]):
                 add(cfg.noise, s, cfg.apply, at)
@@ -198,12 +200,12 @@ def _record(name, stage, trained, data, cfg, seed, order, batch, noise_at_eval=F
 
 def _eval_condition(cond: Condition, trained, data, cfg: StudyConfig, seed: int) -> dict:
     """Evaluate the baseline model with the condition's noise attached at eval time, plus the task entropy change."""
+    import torch
+
     from toolbox.noisynn import entropy
     from toolbox.noisynn.audit import batch_purity
-    from toolbox.noisynn.noise import attach_noise, noise_site
-    from toolbox.noisynn.train import NoisyModel, calibrate, batch_order, metrics, predict
-
-    import torch
+    from toolbox.noisynn.noise import attach_noise, noise_site, to_canonical
+    from toolbox.noisynn.train import NoisyModel, batch_order, calibrate, metrics, predict
 
     model = trained["noisy"].model
     layer = _layer_index(cfg, cond.layer)
@@ -222,7 +224,8 @@ def _eval_condition(cond: Condition, trained, data, cfg: StudyConfig, seed: int)
     m = metrics(logits, data.y_test)
     change = entropy.feature_entropy_change(data.y_test, clean_features, noisy_features, data.classes,
                                             cfg.entropy_dims)
-    k = _mixed_k(cond, clean_features.shape, cond.eval_batch_size)
+    canonical = to_canonical(torch.from_numpy(clean_features[:1]), layout, prefix).shape
+    k = _mixed_k(cond.spec, canonical, cond.eval_batch_size)
     analytic = entropy_change_or_none(cond.spec, k)
     return {"condition": cond.name, "stage": "eval", "seed": seed, "accuracy": m["accuracy"], "nll": m["nll"],
             "ece": m["ece"], "train_accuracy": trained["history"][-1]["train_accuracy"],
@@ -234,12 +237,11 @@ def _eval_condition(cond: Condition, trained, data, cfg: StudyConfig, seed: int)
             "H_noisy": change["H_Y_given_Z_noisy"], "delta_S_analytic": analytic, "k": k}
 
 
-def _mixed_k(cond: Condition, feature_shape, batch: int) -> int | None:
-    if cond.spec.kind not in ("linear", "optimal"):
+def _mixed_k(spec: NoiseSpec, canonical_shape, batch: int) -> int | None:
+    """k, the number of rows a linear transform noise mixes: the batch, the site's tokens or its features."""
+    if spec.kind not in ("linear", "optimal"):
         return None
-    if cond.spec.axis == "batch":
-        return batch
-    return None  # token / channel mixing: k depends on the site's shape; not reported
+    return {"batch": batch, "token": canonical_shape[1], "channel": canonical_shape[2]}[spec.axis]
 
 
 def entropy_change_or_none(spec: NoiseSpec, k: int | None) -> float | None:
@@ -266,6 +268,19 @@ def _save(task: Task, name: str, trained: dict, data, cfg: StudyConfig) -> None:
 
 
 # ---- the study ---------------------------------------------------------------------------------------------------
+
+def run_entropy(cfg: StudyConfig, out: Path) -> dict:
+    """The `entropy` plan: closed forms and the scalar Gaussian experiment, written to entropy.csv and
+    summary.json."""
+    from toolbox.core.io import write_csv, write_json
+    from toolbox.noisynn.entropy import entropy_table
+
+    table = entropy_table(cfg.ks, cfg.strengths, seed=cfg.first_seed)
+    write_csv(out / "entropy.csv", table["linear_transform"])
+    write_csv(out / "scalar_gaussian.csv", table["scalar_gaussian"])
+    write_json(out / "summary.json", table)
+    return table
+
 
 def run_study(cfg: StudyConfig, out: Path, log: Callable[[str], None] = print,
               progress: Callable[..., None] | None = None) -> dict:
@@ -363,8 +378,8 @@ def summarise(records: list[dict], conditions: list[Condition], cfg: StudyConfig
     holm = stats.holm([r["p_t"] for r in rows[1:]]) if len(rows) > 1 else []
     for r, p in zip(rows[1:], holm):
         r["p_holm"] = p
-    return {"dataset": cfg.dataset, "model": cfg.model, "seeds": len(seeds), "baseline_accuracy": float(base_acc.mean()),
-            "conditions": rows, "checks": checks(rows)}
+    return {"dataset": cfg.dataset, "model": cfg.model, "seeds": len(seeds),
+            "baseline_accuracy": float(base_acc.mean()), "conditions": rows, "checks": checks(rows)}
 
 
 def checks(rows: list[dict]) -> dict:

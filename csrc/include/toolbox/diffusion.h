@@ -52,15 +52,20 @@ TOOLBOX_HD double gmm_logp_score(const GmmParams& g, const double* x, double t, 
   const double e = exp(-t), e2 = e * e;
   double m = -INFINITY, s = 0.0;
   for (int64_t j = 0; j < d; ++j) out[j] = 0.0;
+  double var_k = NAN, v = 1.0, log_v = 0.0;  // v_k(t) and its log, recomputed only when var_k changes
   for (int64_t k = 0; k < g.components; ++k) {
     const double* mean = g.means + k * d;
-    const double v = 1.0 - e2 + g.variances[k] * e2;
+    if (!(g.variances[k] == var_k)) {
+      var_k = g.variances[k];
+      v = 1.0 - e2 + var_k * e2;
+      log_v = log(v);
+    }
     double dist2 = 0.0;
     for (int64_t j = 0; j < d; ++j) {
       const double r = x[j] - e * mean[j];
       dist2 += r * r;
     }
-    const double logit = g.log_weights[k] - 0.5 * dist2 / v - 0.5 * static_cast<double>(d) * log(v);
+    const double logit = g.log_weights[k] - 0.5 * dist2 / v - 0.5 * static_cast<double>(d) * log_v;
     if (logit > m) {
       const double scale = (m == -INFINITY) ? 0.0 : exp(m - logit);
       s *= scale;
@@ -167,6 +172,37 @@ TOOLBOX_HD void langevin_particle(const GmmParams& g, const LangevinParams& p, i
                        : p.scheme == kExactOU ? heat
                                               : NAN;
 }
+
+// The fused epilogue for an external drift f (e.g. x + 2 s_theta(x, t) from a network run in torch), one EM step
+// of particle i: close the heat of the previous increment with f at the current state (step > 0), then (move) draw
+// the step's noise (the same Philox layout as langevin_particle), move, and open the heat of the new increment.
+TOOLBOX_HD void langevin_external_step(const LangevinParams& p, int64_t i, int64_t d, int64_t step, bool move,
+                                       double* x, const double* f, double* dx, double* heat) {
+  double work_in = 0.0;
+  if (step > 0)
+    for (int64_t j = 0; j < d; ++j) work_in += f[j] * dx[j];
+  if (move) {
+    const double noise = p.direction == kFlow ? 0.0 : sqrt(2.0 * p.h);
+    const uint64_t particle = static_cast<uint64_t>(p.first_particle + i);
+    double z[4] = {0.0, 0.0, 0.0, 0.0};
+    for (int64_t j = 0; j < d; ++j) {
+      const uint64_t k = static_cast<uint64_t>(step) * static_cast<uint64_t>(d) + static_cast<uint64_t>(j);
+      if (noise > 0.0 && (j == 0 || (k & 3) == 0)) philox_normal4(p.seed, p.stream, particle, k >> 2, z);
+      dx[j] = f[j] * p.h + noise * z[k & 3];
+      x[j] += dx[j];
+      work_in += f[j] * dx[j];
+    }
+  }
+  *heat += 0.5 * work_in;
+}
+
+void langevin_external_step_cpu(const LangevinParams& p, int64_t n, int64_t d, int64_t step, bool move, double* x,
+                                const double* f, double* dx, double* heat);
+
+#if defined(TOOLBOX_WITH_CUDA)
+void langevin_external_step_cuda(const LangevinParams& p, int64_t n, int64_t d, int64_t step, bool move,
+                                 uintptr_t x, uintptr_t f, uintptr_t dx, uintptr_t heat, uintptr_t stream);
+#endif
 
 // x: [n, d] start states in, end states out (particles first_particle .. first_particle + n). work: [n, 4d]
 // doubles, used when d > 4. snapshots: null or [steps / stride + 1, total_particles, d].
