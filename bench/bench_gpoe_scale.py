@@ -44,6 +44,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--per-task", type=int, default=20)
     ap.add_argument("--backends", nargs="*", default=["process", "ray"])
+    ap.add_argument("--save", default="", help="write the last backend's expert predictions to this NPZ")
+    ap.add_argument("--compare", default="", help="NPZ from --save: check bit-identity with this run")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
     t0 = time.perf_counter()
@@ -74,6 +76,11 @@ def main() -> None:
         for rule, r in rows.items():
             print(f"  {rule:16s} SMSE {r['smse']:.4f} MSLL {r['msll']:+.3f} NLPD {r['nlpd']:+.3f} "
                   f"cov95 {r['coverage95']:.3f} fuse {r['fuse_s'] * 1e3:.1f} ms")
+    if args.compare:
+        saved = np.load(args.compare)
+        results["saved"] = (saved["mean"], saved["var"])
+    if args.save:
+        np.savez(args.save, mean=results[args.backends[-1]][0], var=results[args.backends[-1]][1])
     if len(results) > 1:
         first, *others = list(results)
         same = all(np.array_equal(results[first][k], results[o][k]) for o in others for k in (0, 1))

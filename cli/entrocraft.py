@@ -72,11 +72,11 @@ def train_rl(
         else:
             cfg = resolve(TrainConfig(), config, set_, explicit)
         validate(cfg)
+        sched = make_schedule(cfg)
         dev = resolve_device(device)
         if dev != "cpu":
             session.info(f"note: train-rl runs its small models on the CPU (requested {dev})")
         if show_schedule:
-            sched = make_schedule(cfg)
             rows = sched.table()
             folder = run_dir(out, "train-rl-schedule")
             write_csv(folder / "schedule.csv", rows)

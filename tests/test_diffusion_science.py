@@ -173,6 +173,13 @@ def test_learned_score_by_denoising_score_matching():
     assert np.mean(losses[-30:]) < np.mean(losses[:30])
     err = score_error(learned, dens, [0.5, 1.0, 2.0])
     assert np.all(err < 0.15 * np.array([thermo.fisher_information(dens, t) for t in (0.5, 1.0, 2.0)]))
-    run = simulate(learned, 300, "reverse", "euler", 0.0, 3.0, 150, seed=0, x_start=dens.sample(300, 3.0, 0),
-                   backend="reference")
+    x0 = dens.sample(300, 3.0, 0)
+    run = simulate(learned, 300, "reverse", "euler", 0.0, 3.0, 150, seed=0, x_start=x0, backend="reference")
     assert np.all(np.isfinite(run.heat)) and np.isnan(run.logp_end).all()
+    from toolbox.core import native
+    from toolbox.diffusion.sampler import simulate_external
+
+    if native.available():  # the network in torch, the step / noise / heat epilogue fused: same trajectories
+        fused = simulate_external(learned, x0, "reverse", 0.0, 3.0, 150, seed=0)
+        np.testing.assert_allclose(fused.x_end, run.x_end, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(fused.heat, run.heat, rtol=1e-9, atol=1e-9)

@@ -238,3 +238,19 @@ def test_cli_fuse_on_cuda_matches_cpu(tmp_path):
         docs[device] = json.loads(result.stdout)["rules"]
     for rule, values in docs["cpu"].items():
         assert docs["cuda"][rule]["mean_var"] == pytest.approx(values["mean_var"], rel=1e-6)
+
+
+def test_user_given_experts(tmp_path):
+    """Experts given by the user: one integer label per training point (here: the sign of the first input)."""
+    d = gdata.gp_prior(300, 60, dims=2, seed=5)
+    np.save(tmp_path / "labels.npy", (d.x_train[:, 0] > 0).astype(int) * 7)
+    cfg = FuseGpConfig(n_train=300, n_test=60, dims=2, partitions=["user"], labels=str(tmp_path / "labels.npy"),
+                       rules=["gpoe-normalized", "grbcm"], full_gp_max=0, plots=False)
+    summary = run(cfg, tmp_path, seed=5, log=lambda _: None)
+    rows = {r["rule"]: r for r in summary["rows"]}
+    assert set(rows) == {"gpoe-normalized", "grbcm"}
+    assert rows["gpoe-normalized"]["msll"] < -1 and rows["grbcm"]["msll"] < -1
+    saved, extra = ge.ExpertSet.load(tmp_path / "experts_user.npz")
+    assert saved.n_experts == 2 and sorted(saved.sizes.tolist()) == sorted(np.bincount(extra["labels"]).tolist())
+    with pytest.raises(UserInputError, match="labels"):
+        run(FuseGpConfig(n_train=300, n_test=60, dims=2, partitions=["user"], full_gp_max=0, plots=False), tmp_path)

@@ -63,5 +63,5 @@ def test_wordle_ises_all_answers():
 
 
 BULLS_BEAM = 60
-WORDLE_BEAM = 8
+WORDLE_BEAM = 8  # 7920 in 68 s wall (744 nodes) under load
 WORDLE_ISES_TOTAL = 8020  # measured: mean 3.4644, histogram {2: 44, 3: 1217, 4: 990, 5: 63, 6: 1}

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from toolbox.core.errors import UserInputError
 from toolbox.landscape import aspects as asp
@@ -152,3 +154,31 @@ def test_quantph_corpus():
     corpus = cp.clean(docs, "week", date_from="2026-01-01")
     assert corpus.slice_labels == ["2026-W01", "2026-W02", "2026-W03", "2026-W04", "2026-W05", "2026-W06"]
     assert corpus.report["dropped"] == {"before date_from": 3} and len(corpus) == 2093
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.text(max_size=40), st.integers(), st.floats(allow_nan=True), st.none()))
+def test_parse_date_never_crashes(value):
+    d = cp.parse_date(value)
+    assert d is None or isinstance(d, date)
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("2026-01-15T10:19:22Z", date(2026, 1, 15)), ("Mon, 2 Apr 2007 19:18:42 GMT", date(2007, 4, 2)),
+    ("Mar 2018", date(2018, 3, 1)), (2019, date(2019, 1, 1)), ("2019.0", date(2019, 1, 1)),
+    ("2021-02-30", None), ("soon", None), (True, None),
+])
+def test_parse_date_formats(value, expected):
+    assert cp.parse_date(value) == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=200), st.sampled_from(["c.jsonl", "c.csv", "c.tsv"]))
+def test_arbitrary_file_content_is_read_or_rejected_cleanly(tmp_path_factory, content, name):
+    path = tmp_path_factory.mktemp("fuzz") / name
+    path.write_text(content, encoding="utf-8")
+    try:
+        docs = cp.load_documents(str(path))
+    except UserInputError:
+        return
+    assert all(isinstance(d, cp.Document) for d in docs)

@@ -103,3 +103,11 @@ def test_split_and_merge_detection():
     lineage = mt.split_merge(mt.jsd_matrix(new, old), 0.35)
     assert lineage["splits"] == {0: [0, 1, 2]}  # old 0 went into new 0, 1 and the merged 2
     assert lineage["merges"] == {2: [0, 1]}
+
+
+def test_mismatched_supports_are_rejected():
+    with pytest.raises(ValueError, match="one support"):
+        mt.jsd_matrix(np.ones((2, 3)), np.ones((2, 4)))
+    with pytest.raises(ValueError, match="one support"):
+        mt.cosine_matrix(np.ones((2, 3)), np.ones((1, 2, 3)))
+    assert mt.entropy(np.zeros(4)) == 0.0  # an empty distribution has no entropy, not NaN

@@ -78,11 +78,24 @@ def test_cli_run_feedback_and_next_iteration(tmp_path):
     doc = json.loads(result.stdout)
     it = doc["iteration"]
     assert it["model_change_jsd"] == pytest.approx(0.0, abs=1e-9)  # same data and seed: the same base model
-    assert it["new_topics"] == 0 and it["label_changes"] == 0
+    assert it["new_topics"] == 0 and it["label_changes"] == 0 and "aspect_model" not in it  # it1 had no aspects
     assert doc["aspect"]["converged"] and len(doc["aspect"]["names"]) == 5
     html = (second / "report.html").read_text()
     assert "data:image/png;base64," in html and "Diff against the previous iteration" in html
     assert (second / "alignment.csv").is_file() and (second / "rl_curve.png").is_file()
+    third = tmp_path / "it3"  # the same aspects (lambda 10 is in the grid): the aspect model is reproduced exactly
+    result = runner.invoke(app, ["map-landscape", "synthetic", "--out", str(third), "--json", "--previous",
+                                 str(second), "--aspects", str(feedback), "--set", "seed_strength_grid=[0.0, 10.0]",
+                                 "--set", "max_perplexity_increase=1.0", *SMALL])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    calibration = {r["seed_strength"]: r for r in doc["aspect"]["calibration"]}
+    assert set(calibration) == {0.0, 10.0} and sum(r["chosen"] for r in calibration.values()) == 1
+    chosen = doc["aspect"]["seed_strength"]
+    assert calibration[chosen]["aspect_coherence_u_mass"] == max(r["aspect_coherence_u_mass"]
+                                                                 for r in calibration.values())
+    if chosen == 10.0:
+        assert doc["iteration"]["aspect_model"]["model_change_jsd"] == pytest.approx(0, abs=1e-9)
 
 
 def _fails_cleanly(args, tmp_path, match):
@@ -124,3 +137,18 @@ def test_coherence_sweep_chooses_the_best_k():
     assert all({"c_v", "c_npmi", "u_mass"} <= set(r) for r in rows)
     assert best == max(rows, key=lambda r: r["u_mass"])["k"]
     assert md.parse_k_range("5,8") == [5, 8]
+
+
+def test_config_file_sets_nested_settings(tmp_path):
+    config = tmp_path / "landscape.toml"
+    config.write_text('k = 4\nmax_df = 1.0\nplots = false\n[lda]\npasses = 2\n[select]\nagent = "bandit"\n'
+                      'episodes = 50\n[synthetic]\ndocs_per_slice = 30\ndoc_length = 40\nslices = 4\n')
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["map-landscape", "synthetic", "--config", str(config), "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["k"] == 4 and doc["slices"] == 4 and len(doc["ranking"]) == 4
+    written = (out / "config.toml").read_text()
+    assert "passes = 2" in written and 'agent = "bandit"' in written and "docs_per_slice = 30" in written
+    result = runner.invoke(app, ["map-landscape", "synthetic", "--config", str(config), "--set", "nope=1"])
+    assert result.exit_code == 2 and "unknown setting nope" in result.output

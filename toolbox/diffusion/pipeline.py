@@ -17,6 +17,7 @@ Sections (each writes CSV / JSON / PNG into the run folder and returns its summa
 from __future__ import annotations
 
 import dataclasses
+import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +25,13 @@ from typing import Callable
 
 import numpy as np
 
+from toolbox.core import native
 from toolbox.core.errors import UserInputError
-from toolbox.core.io import save_figure, write_csv, write_json
+from toolbox.core.io import atomic_write_bytes, save_figure, write_csv, write_json
 from toolbox.diffusion import thermo
 from toolbox.diffusion import transitions as tr
 from toolbox.diffusion.densities import GaussianMixture, from_spec
-from toolbox.diffusion.sampler import simulate
+from toolbox.diffusion.sampler import simulate, simulate_external
 
 SECTIONS = ("simulate", "entropy", "rates", "speciation", "phase-diagram", "collapse", "fp-potential", "learned")
 
@@ -99,18 +101,19 @@ def _density(cfg: DiffusionConfig) -> GaussianMixture:
 def section_simulate(cfg, out: Path, seed: int, device: str, log) -> dict:
     dens = _density(cfg)
     t0 = time.perf_counter()
+    stride = cfg.snapshot_stride if cfg.steps % max(cfg.snapshot_stride, 1) == 0 else 0
     run = simulate(dens, cfg.particles, cfg.direction, cfg.scheme, cfg.t_lo, cfg.t_hi, cfg.steps, seed=seed,
-                   chunk=cfg.chunk, snapshot_stride=cfg.snapshot_stride if cfg.steps % max(cfg.snapshot_stride, 1) == 0 else 0,
-                   device=device)
+                   chunk=cfg.chunk, snapshot_stride=stride, device=device)
     seconds = time.perf_counter() - t0
-    keep = min(cfg.particles, 200)
-    np.savez_compressed(out / "samples.npz", x_start=run.x_start, x_end=run.x_end, heat=run.heat,
-                        heat_discrete=run.heat_discrete, logp_start=run.logp_start, logp_end=run.logp_end,
-                        snapshots=run.snapshots[:, :keep] if run.snapshots is not None else np.zeros(0))
+    buf = io.BytesIO()
+    np.savez_compressed(buf, x_start=run.x_start, x_end=run.x_end, heat=run.heat, heat_discrete=run.heat_discrete,
+                        logp_start=run.logp_start, logp_end=run.logp_end,
+                        snapshots=run.snapshots[:, :200] if run.snapshots is not None else np.zeros(0))
+    atomic_write_bytes(out / "samples.npz", buf.getvalue())
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4.5))
     if run.snapshots is not None and dens.dim == 1:
-        times = run.snapshot_times(cfg.snapshot_stride)
+        times = run.snapshot_times(stride)
         ax.plot(times, run.snapshots[:, :50, 0], lw=0.6, alpha=0.6)
         ax.set_xlabel("physical time t")
         ax.set_ylabel("x")
@@ -131,15 +134,14 @@ def section_simulate(cfg, out: Path, seed: int, device: str, log) -> dict:
     return summary
 
 
-def _ift_row(name, run: "object", exact: bool) -> dict:
+def _ift_row(name: str, run) -> dict:
     cont = thermo.ift_stats(run.total)
     row = {"process": name, "n": cont["n"], "mean_dS_tot": cont["mean_total"], "se_dS_tot": cont["se_total"],
            "mean_exp": cont["mean_exp_neg"], "se_exp": cont["se_exp_neg"], "z": cont["z"],
            "mean_dS_sys": float(run.system.mean()), "mean_dS_medium": float(run.heat.mean())}
-    if exact:
-        disc = thermo.ift_stats(run.total_discrete)
-        row.update(mean_exp_discrete=disc["mean_exp_neg"], se_exp_discrete=disc["se_exp_neg"], z_discrete=disc["z"],
-                   mean_gap_discrete=float(np.mean(run.total_discrete - run.total)))
+    disc = thermo.ift_stats(run.total_discrete)
+    row.update(mean_exp_discrete=disc["mean_exp_neg"], se_exp_discrete=disc["se_exp_neg"], z_discrete=disc["z"],
+               mean_gap_discrete=float(np.mean(run.total_discrete - run.total)))
     return row
 
 
@@ -152,7 +154,7 @@ def section_entropy(cfg, out: Path, seed: int, device: str, log) -> dict:
                                 stream=0, chunk=cfg.chunk, device=device),
             "reverse": simulate(dens, cfg.particles, "reverse", "euler", t_lo, cfg.t_hi, cfg.steps, seed=seed,
                                 stream=1, chunk=cfg.chunk, device=device)}
-    rows = [_ift_row(name, run, True) for name, run in runs.items()]
+    rows = [_ift_row(name, run) for name, run in runs.items()]
     times = np.linspace(t_lo, cfg.t_hi, 2 * (cfg.steps // 2) + 1)
     rate_kw = {} if dens.dim == 1 else {"samples": 20000, "seed": seed}
     production = thermo.integrate(times, thermo.ensemble_rates(dens, times, **rate_kw)["pi"])
@@ -406,9 +408,12 @@ def section_learned(cfg, out: Path, seed: int, device: str, log) -> dict:
     n, t_hi, steps = cfg.learned_particles, 5.0, 500
     x_start = dens.sample(n, t_hi, seed, stream=502)
     exact = simulate(dens, n, "reverse", "euler", 0.0, t_hi, steps, seed=seed, x_start=x_start, device=device)
-    with torch.no_grad():
-        net = simulate(learned, n, "reverse", "euler", 0.0, t_hi, steps, seed=seed, x_start=x_start,
-                       backend="reference")
+    with torch.no_grad():  # the network in torch, the step / noise / heat epilogue fused (same noise as `exact`)
+        if native.available():
+            net = simulate_external(learned, x_start, "reverse", 0.0, t_hi, steps, seed=seed, device=device)
+        else:
+            net = simulate(learned, n, "reverse", "euler", 0.0, t_hi, steps, seed=seed, x_start=x_start,
+                           backend="reference")
     rows = []
     for name, run in (("exact score", exact), ("learned score", net)):
         logp_end = dens.log_prob(run.x_end, 0.0)

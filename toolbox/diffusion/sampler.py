@@ -10,7 +10,8 @@ kernels (EM and exact OU; for it <exp(-Delta S_tot)> = 1 at any step size), and 
 p_start(x_start) - ln p_end(x_end), eqs. 25, 62). The noise of coordinate j of particle a at step k is Philox
 (seed, stream, a, (k d + j) / 4), so results do not depend on batch size, chunking or device.
 
-`langevin_reference` is the numpy oracle (and fallback); `simulate` dispatches to the fused C++ / CUDA kernel.
+`langevin_reference` is the numpy oracle (and fallback); `simulate` dispatches to the fused C++ / CUDA kernel;
+`simulate_external` runs an external score (a network in torch) with only the step / noise / heat epilogue fused.
 """
 from __future__ import annotations
 

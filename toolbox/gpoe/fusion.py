@@ -114,14 +114,7 @@ def fuse_reference(mean, var, prior_var, rule: str = "gpoe-normalized", prior_me
     """float64 numpy fusion of experts [M, N]; weight_prior (default prior_var) is v** of the entropy weights."""
     weight, combine = rule_parts(rule)
     wp = prior_var if weight_prior is None else weight_prior
-    return finalize(statistics(mean, var, _expert_shaped(wp, np.ndim(mean)), weight), combine, prior_var,
-                    prior_mean, eps)
-
-
-def _expert_shaped(prior, ndim: int):
-    """A per-point prior [N] broadcasts over the expert axis of [M, N]."""
-    prior = np.asarray(prior, dtype=np.float64)
-    return prior if prior.ndim == ndim else prior.reshape((1,) * (ndim - prior.ndim) + prior.shape)
+    return finalize(statistics(mean, var, wp, weight), combine, prior_var, prior_mean, eps)
 
 
 def fuse(mean, var, prior_var, rule: str = "gpoe-normalized", prior_mean=None, weight_prior=None,

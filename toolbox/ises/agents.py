@@ -403,8 +403,8 @@ def make_agent(spec: str, budget_ms: float = 0.0):
                "random": RandomConsistent, "optimal": Optimal}
     if name not in classes:
         raise UserInputError(f"unknown agent {name!r}; known: {', '.join(classes)}")
-    if budget_ms and name in ("ises-sampled", "so-ismcts"):
-        kwargs.setdefault("budget_ms", float(budget_ms))
+    if budget_ms and name in ("ises-sampled", "so-ismcts") and "iterations" not in kwargs:
+        kwargs.setdefault("budget_ms", float(budget_ms))  # an iteration budget keeps runs reproducible
     try:
         return classes[name](**kwargs)
     except TypeError as exc:

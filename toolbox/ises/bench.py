@@ -36,11 +36,16 @@ def agent_name(spec: str) -> str:
     return spec.partition(":")[0].strip()
 
 
+def takes_budget(spec: str) -> bool:
+    """Whether the per-move time budget applies: budgeted agents whose spec fixes no budget of its own."""
+    return agent_name(spec) in BUDGETED and "iterations=" not in spec and "budget_ms=" not in spec
+
+
 def runs_of(cfg: BenchConfig) -> list[tuple[str, str, float]]:
-    """(game, agent, budget) triples; agents without a budget run once (budget 0)."""
+    """(game, agent, budget) triples; agents without a time budget run once (budget 0)."""
     runs = []
     for game, agent in itertools.product(cfg.games, cfg.agents):
-        budgets = cfg.budgets_ms if agent_name(agent) in BUDGETED else [0.0]
+        budgets = cfg.budgets_ms if takes_budget(agent) else [0.0]
         runs += [(game, agent, float(b)) for b in budgets]
     return runs
 

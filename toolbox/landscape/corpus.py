@@ -11,9 +11,10 @@ import dataclasses
 import gzip
 import io
 import json
+import math
 import re
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from toolbox.core.errors import UserInputError
@@ -76,11 +77,15 @@ def parse_date(value) -> date | None:
         return value.date()
     if isinstance(value, date):
         return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            return None
         if 1000 <= value <= 9999:
             return date(int(value), 1, 1)
-        if value > 1e8:
-            return datetime.utcfromtimestamp(float(value)).date()
+        if 1e8 < value < 2.5e11:  # epoch seconds up to the year 9892
+            return datetime.fromtimestamp(float(value), tz=timezone.utc).date()
         return None
     s = str(value).strip()
     if not s:

@@ -35,12 +35,18 @@ def kl(p: np.ndarray, q: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     return terms.sum(axis=-1)
 
 
+def _same_support(P: np.ndarray, Q: np.ndarray) -> None:
+    if P.ndim != 2 or Q.ndim != 2 or P.shape[1] != Q.shape[1]:
+        raise ValueError(f"distributions must be rows over one support, got shapes {P.shape} and {Q.shape}")
+
+
 def jsd_matrix(P: np.ndarray, Q: np.ndarray) -> np.ndarray:
     """[A, B] Jensen-Shannon divergences JSD(P_a || Q_b) = H(m) - (H(P_a) + H(Q_b)) / 2, m = (P_a + Q_b) / 2.
 
     In [0, ln 2]; 0 iff equal, ln 2 for disjoint supports.
     """
     P, Q = normalise(np.atleast_2d(P)), normalise(np.atleast_2d(Q))
+    _same_support(P, Q)
     hp, hq = entropy(P), entropy(Q)
     out = np.empty((P.shape[0], Q.shape[0]))
     for a in range(P.shape[0]):
@@ -55,6 +61,7 @@ def jsd(p: np.ndarray, q: np.ndarray) -> float:
 def cosine_matrix(P: np.ndarray, Q: np.ndarray) -> np.ndarray:
     """[A, B] cosine similarities between the rows of P and Q (0 for a zero row)."""
     P, Q = np.atleast_2d(np.asarray(P, float)), np.atleast_2d(np.asarray(Q, float))
+    _same_support(P, Q)
     pn = np.linalg.norm(P, axis=1, keepdims=True)
     qn = np.linalg.norm(Q, axis=1, keepdims=True)
     return (P / np.where(pn > 0, pn, 1)) @ (Q / np.where(qn > 0, qn, 1)).T

@@ -47,6 +47,8 @@ class LandscapeConfig:
     lda: md.LdaSettings = dataclasses.field(default_factory=md.LdaSettings)
     aspects: str = ""             # TOML / YAML aspect -> keyword -> weight
     seed_strength: float = 10.0   # lambda in eta = eta0 (1 + lambda w)
+    seed_strength_grid: list[float] = dataclasses.field(default_factory=list)  # calibrate lambda over these
+    max_perplexity_increase: float = 0.1  # calibration constraint against the base model
     tau: float = 0.1              # alignment threshold on the cosine
     align_mu: float = 1.0
     align_max_iter: int = 20
@@ -258,10 +260,14 @@ def run(cfg: LandscapeConfig, out: Path, seed: int, log: Callable[[str], None] =
     base = describe("base", md.fit(bow, dictionary, k, seed, cfg.lda, slices, n_slices), lengths, slices, n_slices)
     lap("base_model")
 
-    # 3. aspect model: seeded prior + cosine alignment
-    aview, alignment = None, None
+    # 3. aspect model: seeded prior (lambda fixed or calibrated) + cosine alignment
+    aview, alignment, calibration, strength = None, None, [], cfg.seed_strength
     if aspects:
-        eta, boost = asp.seeded_prior(aspects.weights, k, 1.0 / k, cfg.seed_strength)
+        if cfg.seed_strength_grid:
+            strength, calibration = calibrate_strength(bow, dictionary, k, seed, cfg, aspects.weights,
+                                                       base.fitted.perplexity)
+            log(f"calibrated seed strength lambda = {strength:g}")
+        eta, boost = asp.seeded_prior(aspects.weights, k, 1.0 / k, strength)
         aview = describe("aspect", md.fit(bow, dictionary, k, seed, cfg.lda, slices, n_slices, eta, boost),
                          lengths, slices, n_slices)
         alignment = asp.align(asp.tfidf_rows(bow, len(vocab)), aspects.weights, cfg.tau, cfg.align_mu,
@@ -282,12 +288,22 @@ def run(cfg: LandscapeConfig, out: Path, seed: int, log: Callable[[str], None] =
     base_vs_aspect = (mt.model_change(aview.fitted.phi, base.fitted.phi, aview.overall_magnitude,
                                       base.overall_magnitude) if aview else None)
     iteration = compare_iterations(base, vocab, prev) if prev else None
+    if iteration and aview and "aspect_phi" in prev:  # the aspect model against the previous aspect model
+        old = _project(prev["aspect_phi"], [str(w) for w in prev["vocabulary"]], {w: i for i, w in enumerate(vocab)})
+        change = mt.model_change(aview.fitted.phi, old, aview.overall_magnitude, prev["aspect_magnitude"])
+        iteration["aspect_model"] = {"model_change_jsd": change["model_change_jsd"],
+                                     "matched_similarity": change["matched_similarity"],
+                                     "mix_shift_kl": change["mix_shift_kl"],
+                                     "entropy_shift": float(mt.entropy(aview.overall_magnitude)
+                                                            - mt.entropy(prev["aspect_magnitude"]))}
 
     # 6. write metrics
     views = [base] + ([aview] if aview else [])
     write_json(out / "ingest_report.json", ingest)
     if sweep:
         write_csv(out / "coherence.csv", sweep)
+    if calibration:
+        write_csv(out / "calibration.csv", calibration)
     shifts = {v.name: mt.entropy_shift_ci(v.fitted.theta, lengths, slices, n_slices, numpy_generator(seed, 43))
               for v in views}
     write_csv(out / "slices.csv", [r for v in views
@@ -318,8 +334,9 @@ def run(cfg: LandscapeConfig, out: Path, seed: int, log: Callable[[str], None] =
                                            "seeded_topic_share": aview.fitted.theta[d, a] if a >= 0 else 0.0}
                                           for d, a in enumerate(alignment["assignment"])])
     buf = io.BytesIO()
+    aspect_arrays = {"aspect_phi": aview.fitted.phi, "aspect_magnitude": aview.overall_magnitude} if aview else {}
     np.savez_compressed(buf, phi=base.fitted.phi, vocabulary=np.array(vocab), magnitude=base.overall_magnitude,
-                        magnitude_by_slice=base.magnitude)
+                        magnitude_by_slice=base.magnitude, **aspect_arrays)
     atomic_write_bytes(out / "model.npz", buf.getvalue())
     atomic_write_text(out / "aspects_feedback.toml",
                       feedback_file(aspects, aview, base, selection["ranking"], vocab))
@@ -329,7 +346,8 @@ def run(cfg: LandscapeConfig, out: Path, seed: int, log: Callable[[str], None] =
         "source": cfg.source, "documents": len(corpus), "vocabulary": len(vocab), "slices": n_slices,
         "slice_labels": corpus.slice_labels, "k": k, "coherence_sweep": sweep,
         "base": {**_model_summary(base), "entropy_shifts": shifts["base"]},
-        "aspect": _aspect_summary(aspects, aview, alignment, counts, slices) if aview else None,
+        "aspect": ({**_aspect_summary(aspects, aview, alignment, counts, slices), "seed_strength": strength,
+                    "calibration": calibration} if aview else None),
         "base_vs_aspect": ({kk: v for kk, v in base_vs_aspect.items() if kk != "matched_jsd"}
                            if base_vs_aspect else None),
         "iteration": iteration,
@@ -351,6 +369,41 @@ def run(cfg: LandscapeConfig, out: Path, seed: int, log: Callable[[str], None] =
     summary["timings_s"] = timings
     write_json(out / "summary.json", summary)
     return summary
+
+
+def _strength_task(task) -> dict:
+    """One lambda of the calibration: the seeded topics' u_mass coherence and the model's perplexity."""
+    bow, dictionary, k, seed, settings, weights, strength, top_n = task
+    lda = md.fit_lda(bow, dictionary, k, seed, settings, *asp.seeded_prior(weights, k, 1.0 / k, strength))
+    phi = lda.get_topics().astype(np.float64)
+    theta = np.array([g / g.sum() for g in lda.inference(bow)[0]])
+    seeded = [[dictionary[i] for i in np.argsort(-phi[a])[:top_n]] for a in range(weights.shape[0])]
+    from gensim.models import CoherenceModel
+
+    umass = CoherenceModel(topics=seeded, corpus=bow, dictionary=dictionary, coherence="u_mass").get_coherence()
+    return {"seed_strength": strength, "aspect_coherence_u_mass": float(umass),
+            "perplexity": md.perplexity(phi, theta, bow)}
+
+
+def calibrate_strength(bow, dictionary, k, seed, cfg: LandscapeConfig, weights, base_perplexity: float):
+    """lambda maximising the seeded topics' coherence while the perplexity stays within
+    (1 + max_perplexity_increase) of the base model's (topics.md §6 "beyond the anchors" 3) [R]."""
+    from toolbox.core.executor import map_tasks
+
+    grid = sorted(set(cfg.seed_strength_grid))
+    if min(grid) < 0:
+        raise UserInputError("seed_strength_grid values must be >= 0")
+    rows = map_tasks(_strength_task, [(bow, dictionary, k, seed, cfg.lda, weights, g, cfg.top_words) for g in grid],
+                     backend=cfg.backend)
+    limit = (1.0 + cfg.max_perplexity_increase) * base_perplexity
+    for r in rows:
+        r["perplexity_ratio"] = r["perplexity"] / base_perplexity
+        r["admissible"] = r["perplexity"] <= limit
+    admissible = [r for r in rows if r["admissible"]] or rows[:1]  # none admissible: the weakest seeding
+    best = max(admissible, key=lambda r: r["aspect_coherence_u_mass"])
+    for r in rows:
+        r["chosen"] = r is best
+    return best["seed_strength"], rows
 
 
 def _model_summary(v: ModelView) -> dict:

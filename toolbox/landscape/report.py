@@ -121,6 +121,11 @@ def markdown(summary: dict, plots: list[str]) -> str:
         for n in a["names"]:
             tr = a["seeded_topic_trends"][n]
             lines.append(f"| {n} | {a['documents'][n]} | {tr['label']} | {tr['slope']:+.5f} |")
+        if a.get("calibration"):
+            lines += ["", f"Seed strength lambda = {a['seed_strength']:g}, calibrated: " + ", ".join(
+                f"{r['seed_strength']:g} (u_mass {r['aspect_coherence_u_mass']:.3f}, perplexity x"
+                f"{r['perplexity_ratio']:.3f}{'' if r['admissible'] else ', over the limit'})"
+                for r in a["calibration"]) + "."]
         missing = {k: v for k, v in a["missing_keywords"].items() if v}
         if missing:
             lines += ["", "Keywords not in the vocabulary: " + "; ".join(f"{k}: {', '.join(v)}"
@@ -137,6 +142,10 @@ def markdown(summary: dict, plots: list[str]) -> str:
                   f"entropy shift {it['entropy_shift']:+.4f} nats; new topics {it['new_topics']}; "
                   f"trend-label changes {it['label_changes']}; merges {it['merges'] or 'none'}; splits "
                   f"{it['splits'] or 'none'}.", ""]
+        if it.get("aspect_model"):
+            am = it["aspect_model"]
+            lines += [f"Aspect model against the previous aspect model: change {am['model_change_jsd']:.4f} (matched "
+                      f"similarity {am['matched_similarity']:.4f}), entropy shift {am['entropy_shift']:+.4f} nats.", ""]
     if s.get("planted"):
         p = s["planted"]
         lines += ["## Planted truth (synthetic)", "",

@@ -25,7 +25,7 @@ class AuditSettings:
     batch_size: int = 10
     permutations: int = 100
     alpha: float = 0.05          # significance level of the permutation test
-    tolerance: float = 1e-5      # logits closer than this count as unchanged
+    tolerance: float = 1e-5      # logits closer than this (relative to the largest logit) count as unchanged
 
 
 def audit(model, spec: NoiseSpec, layer: int, x_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
@@ -45,7 +45,7 @@ def audit(model, spec: NoiseSpec, layer: int, x_train: np.ndarray, x_test: np.nd
             calibrate(noisy, torch.from_numpy(x_train))
         n, b = len(y_test), settings.batch_size
         identity = np.arange(n)
-        clean, _ = predict(noisy, x_test, b, identity, noise=False)
+        clean, _ = predict(noisy, x_test, 1, identity, noise=False)
         single, _ = predict(noisy, x_test, 1, identity)
         sorted_order = batch_order(y_test, "sorted", seed)
         sorted_logits, _ = predict(noisy, x_test, b, sorted_order)
@@ -73,6 +73,7 @@ def audit(model, spec: NoiseSpec, layer: int, x_train: np.ndarray, x_test: np.nd
         "p_sorted_vs_shuffled": float((1 + np.sum(shuffled_acc >= acc(sorted_logits))) / (1 + len(shuffled_acc))),
         "fraction_predictions_batch_dependent": float(changed.mean()),
         "max_logit_change_vs_batch1": max_change,
+        "logit_scale": float(np.abs(single).max()),
         "batch1_max_logit_change_vs_clean": float(np.abs(single - clean).max()),
         "purity_sorted": batch_purity(y_test, sorted_order, b),
         "purity_shuffled_mean": float(np.mean(shuffled_purity)),
@@ -93,7 +94,8 @@ def batch_purity(labels: np.ndarray, order: np.ndarray, batch: int) -> float:
 
 
 def verdict(r: dict, settings: AuditSettings) -> dict:
-    invariant = r["fraction_predictions_batch_dependent"] == 0 and r["max_logit_change_vs_batch1"] < settings.tolerance
+    invariant = r["fraction_predictions_batch_dependent"] == 0 and \
+        r["max_logit_change_vs_batch1"] < settings.tolerance * max(1.0, r["logit_scale"])
     gain_sorted = r["accuracy_sorted"] - r["accuracy_batch1"]
     leak = not invariant and gain_sorted > 0 and r["p_sorted_vs_shuffled"] < settings.alpha
     if invariant:
@@ -112,6 +114,8 @@ def verdict(r: dict, settings: AuditSettings) -> dict:
         text = (f"{100 * r['fraction_predictions_batch_dependent']:.1f}% of predictions change with the batch, but "
                 "class-sorted batches show no significant gain; accuracy still depends on which test images share "
                 "a batch")
+        if 1 / (1 + r["permutations"]) >= settings.alpha:
+            text += f" (with {r['permutations']} permutations p cannot fall below {settings.alpha}: use more)"
     return {"verdict": label, "flagged": not invariant, "verdict_text": text}
 
 
@@ -134,9 +138,10 @@ def write_audit(out, result: dict) -> list[str]:
          result["accuracy_shuffled_mean"], "batch_purity": result["purity_shuffled_mean"]}])
     fig, ax = plt.subplots(figsize=(6.5, 3.5))
     ax.hist(100 * np.array(result["shuffled_accuracies"]), bins=20, color="tab:gray", label="shuffled batches")
-    for key, color, name in (("accuracy_sorted", "tab:red", "class-sorted"), ("accuracy_batch1", "tab:blue", "B = 1"),
-                             ("accuracy_clean", "black", "no noise")):
-        ax.axvline(100 * result[key], color=color, ls="--", label=f"{name} {100 * result[key]:.2f}%")
+    for key, color, style, name in (("accuracy_sorted", "tab:red", "--", "class-sorted"),
+                                    ("accuracy_batch1", "tab:blue", "-", "B = 1"),
+                                    ("accuracy_clean", "black", ":", "no noise")):
+        ax.axvline(100 * result[key], color=color, ls=style, lw=2, label=f"{name} {100 * result[key]:.2f}%")
     ax.set_xlabel("test accuracy (%)")
     ax.set_ylabel("batch compositions")
     ax.set_title(f"{result['noise']}: verdict {result['verdict']} (p = {result['p_sorted_vs_shuffled']:.3g})",

@@ -81,7 +81,8 @@ def chain(length: int = 10, fail_prob: float = 0.1, horizon: int | None = None) 
 def deepsea(size: int, deterministic: bool = True, move_cost: float = 0.01, mapping_seed: int = 0,
             randomize_actions: bool = True) -> TabularMDP:
     """bsuite DeepSea: an N x N grid, row += 1 each step (horizon N); 'right' costs move_cost/N and moves
-    right (with probability 1 - 1/N when stochastic, else the column stays), 'left' moves left; 'right' in the last column pays +1;
+    right (with probability 1 - 1/N when stochastic, else the column stays), 'left' moves left; 'right' in the
+    last column pays +1;
     the stochastic version adds N(0, 1) noise at the two end cells of the last row. The action meaning 'right'
     is drawn per cell (Bernoulli(1/2), as bsuite). State row*N + col; state N*N is the absorbing end."""
     N = size

@@ -49,7 +49,7 @@ class TabularMDP:
         return self
 
 
-def _log_prior(prior, shape) -> np.ndarray:
+def log_reference(prior, shape) -> np.ndarray:
     """log pi0 broadcast to [..., S, A]; None is the counting measure (log pi0 = 0: entropy regularisation)."""
     if prior is None:
         return np.zeros(shape)
@@ -85,7 +85,7 @@ def backward_induction(R: np.ndarray, P: np.ndarray, horizon: int, temperature: 
     if temperature < 0:
         raise UserInputError(f"temperature must be >= 0, got {temperature}")
     S, A = R.shape[-2:]
-    log_prior = _log_prior(prior, R.shape)
+    log_prior = log_reference(prior, R.shape)
     Q = np.empty(R.shape[:-2] + (horizon, S, A))
     V = np.zeros(R.shape[:-2] + (horizon + 1, S))
     for h in range(horizon - 1, -1, -1):
@@ -99,7 +99,7 @@ def value_iteration(R: np.ndarray, P: np.ndarray, gamma: float, temperature: flo
     """Discounted (gamma < 1) soft or hard value iteration to a sup-norm change below tol: (Q, V, iterations)."""
     if not 0 <= gamma < 1:
         raise UserInputError(f"discounted value iteration needs 0 <= gamma < 1, got {gamma}")
-    log_prior = _log_prior(prior, R.shape)
+    log_prior = log_reference(prior, R.shape)
     V = np.zeros(R.shape[:-1])
     for it in range(1, max_iter + 1):
         Q = R + gamma * np.einsum("...sat,...t->...sa", P, V)
@@ -115,7 +115,7 @@ def boltzmann_policy(Q: np.ndarray, temperature: float, prior=None) -> np.ndarra
     """pi(a|s) = pi0(a|s) exp(Q/T) / Z (the optimal soft policy); uniform over the maximisers at T = 0."""
     if temperature == 0:
         return greedy_policy(Q)
-    logits = _log_prior(prior, Q.shape) + Q / temperature
+    logits = log_reference(prior, Q.shape) + Q / temperature
     return np.exp(logits - logsumexp(logits, axis=-1, keepdims=True))
 
 
@@ -132,14 +132,16 @@ def policy_evaluation(R: np.ndarray, P: np.ndarray, policy: np.ndarray, temperat
                       gamma: float = 1.0) -> np.ndarray:
     """V^pi [H+1, S] of a (time-indexed) policy [H, S, A] with the KL penalty T*KL(pi || pi0) per step.
 
-    At T = 0 this is the plain expected return; at T > 0 it is the regularised return, minus the work W[pi].
+    At T = 0 this is the plain expected return; at T > 0 the regularised return, i.e. minus the work W[pi].
     """
     H, S, A = policy.shape
-    kl = (xlogy(policy, policy) - policy * _log_prior(prior, (S, A))).sum(-1) if temperature > 0 else 0.0
+    kl = np.zeros((H, S))
+    if temperature > 0:
+        kl = (xlogy(policy, policy) - policy * log_reference(prior, (S, A))).sum(-1)
     V = np.zeros((H + 1, S))
     for h in range(H - 1, -1, -1):
         Q = R + gamma * P @ V[h + 1]
-        V[h] = (policy[h] * Q).sum(-1) - temperature * (kl[h] if temperature > 0 else 0.0)
+        V[h] = (policy[h] * Q).sum(-1) - temperature * kl[h]
     return V
 
 

@@ -1,5 +1,5 @@
-"""Dispatch of the soft/hard backward induction (and policy evaluation) to the C++ kernel (csrc/cpu/shaping_cpu.cpp), the CUDA kernel
-(csrc/cuda/shaping_cuda.cu, one block per MDP, for torch tensors on a GPU) or the numpy reference."""
+"""Dispatch of backward induction and policy evaluation to the C++ kernel (csrc/cpu/shaping_cpu.cpp), the CUDA
+kernel (csrc/cuda/shaping_cuda.cu, one block per MDP, for torch tensors on a GPU) or the numpy reference."""
 from __future__ import annotations
 
 import numpy as np
@@ -16,7 +16,7 @@ def available() -> bool:
 
 
 def _log_prior(prior, shape) -> np.ndarray:
-    return np.ascontiguousarray(mdp._log_prior(prior, shape), dtype=np.float64)
+    return np.ascontiguousarray(mdp.log_reference(prior, shape), dtype=np.float64)
 
 
 def backward_induction(R, P, horizon: int, temperature: float = 0.0, prior=None):

@@ -18,7 +18,7 @@ void ises_wordle_table_cpu(const uint8_t* guesses, int64_t n_guesses, const uint
 
 // For each action a in `actions`: the outcome histogram of the information set `cand` (optionally weighted by a
 // prior over secrets) and from it E[dH](a) = -sum_o P(o|a) log2 P(o|a) (eq. 1.2.3), the largest class and the
-// number of non-empty classes. Threads over actions.
+// number of non-empty classes. Threads over actions. Codes >= n_outcomes are not scored (never out of bounds).
 void ises_partition_scores_cpu(const uint8_t* table, int64_t n_secrets, const int32_t* cand, int64_t n_cand,
                                const double* weights, const int32_t* actions, int64_t n_actions, int n_outcomes,
                                double* gain, int64_t* max_class, int32_t* n_classes);
@@ -28,13 +28,15 @@ int64_t ises_filter_cpu(const uint8_t* table, int64_t n_secrets, const int32_t* 
                         int outcome, int32_t* out);
 
 // State sampling: m secrets drawn uniformly with replacement from `cand` by Philox (uniform j of the sample is
-// uniform j % 4 of counter (j / 4, counter)); then the plug-in outcome entropy of each action on the sample.
+// uniform j % 4 of counter (j / 4, counter)); sampled ISES then scores actions on the sample with
+// ises_partition_scores_cpu.
 void ises_sample_states_cpu(const int32_t* cand, int64_t n_cand, int64_t m, uint64_t seed, uint32_t stream,
                             uint64_t counter, int32_t* out);
 
 // Exact minimum total number of guesses (sum over secrets of the guesses to identify each) for guess games where
 // guessing a secret's own action wins (outcome `win`). Branch and bound with memoisation; `beam` > 0 restricts
-// each node to its `beam` most promising actions (then the result is the best strategy in that restricted space).
+// each node to the `beam` best actions by lower bound plus the `beam` best by E[dH] (then the result is the best
+// strategy in that restricted space, an upper bound on the optimum).
 class IsesOptimalSolver {
  public:
   IsesOptimalSolver(const uint8_t* table, int64_t n_actions, int64_t n_secrets, int n_outcomes, int win,
