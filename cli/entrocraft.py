@@ -81,7 +81,8 @@ def train_rl(
             folder = run_dir(out, "train-rl-schedule")
             write_csv(folder / "schedule.csv", rows)
             plots.plot_schedule(rows, folder / "schedule.png", f"{cfg.schedule} band")
-            shown = rows[:: max(1, len(rows) // 10)] + ([rows[-1]] if len(rows) % 10 else [])
+            stride = max(1, (len(rows) - 1) // 10)
+            shown = rows[::stride] + ([rows[-1]] if (len(rows) - 1) % stride else [])
             session.table(f"{cfg.schedule} band" + (" (x H0)" if cfg.band_relative else " (nats)"),
                           ["step", "h_low", "h_high"], [[r["step"], r["h_low"], r["h_high"]] for r in shown])
             session.emit({"out": str(folder), "schedule": rows})

@@ -43,7 +43,8 @@ def map_landscape(
 
         resolve_device(device)  # validated; the pipeline is CPU-only (gensim)
         explicit = {"source": source, "format": format, "aspects": str(aspects) if aspects else None, "k": k,
-                    "k_range": k_range, "bin": bin, "date_from": date_from, "date_to": date_to, "previous": str(previous) if previous else None}
+                    "k_range": k_range, "bin": bin, "date_from": date_from, "date_to": date_to,
+                    "previous": str(previous) if previous else None}
         cfg = resolve(LandscapeConfig(), config, set_, explicit)
         select = {"agent": agent, "episodes": episodes}
         cfg = resolve(cfg, None, None, {"select": {kk: v for kk, v in select.items() if v is not None}})

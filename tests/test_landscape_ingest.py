@@ -36,7 +36,8 @@ def test_scopus_wos_arxiv_and_text_folder(tmp_path):
     docs = cp.load_documents(str(tmp_path / "scopus.csv"))
     assert cp.detect_format(tmp_path / "scopus.csv") == "scopus"
     assert docs[0].doc_id == "2-s2.0-1" and docs[0].date == date(2019, 1, 1) and docs[1].text.strip(". ") == "Empty"
-    (tmp_path / "wos.txt").write_text("PT\tAU\tTI\tAB\tPY\tPD\tUT\nJ\tX\tRepeaters\t" + TEXT + "\t2018\tMAR 15\tWOS:1\n",
+    header = "PT\tAU\tTI\tAB\tPY\tPD\tUT\n"
+    (tmp_path / "wos.txt").write_text(header + "J\tX\tRepeaters\t" + TEXT + "\t2018\tMAR 15\tWOS:1\n",
                                       encoding="utf-8-sig")
     docs = cp.load_documents(str(tmp_path / "wos.txt"))
     assert docs[0].date == date(2018, 3, 1) and docs[0].title == "Repeaters" and docs[0].doc_id == "WOS:1"

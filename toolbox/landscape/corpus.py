@@ -70,7 +70,7 @@ def _open_text(path: Path) -> str:
 
 
 def parse_date(value) -> date | None:
-    """A date from ISO strings, years, 'JAN 2020'-style months, RFC-2822 stamps or epoch seconds; None if unparseable."""
+    """A date from ISO strings, years, 'JAN 2020'-style months, RFC-2822 stamps or epoch seconds, else None."""
     if value is None:
         return None
     if isinstance(value, datetime):

@@ -372,22 +372,25 @@ def run(cfg: LandscapeConfig, out: Path, seed: int, log: Callable[[str], None] =
 
 
 def _strength_task(task) -> dict:
-    """One lambda of the calibration: the seeded topics' u_mass coherence and the model's perplexity."""
+    """One lambda of the calibration: how many seeded topics hold a keyword of their aspect among their top words,
+    those topics' u_mass coherence, and the model's perplexity."""
     bow, dictionary, k, seed, settings, weights, strength, top_n = task
     lda = md.fit_lda(bow, dictionary, k, seed, settings, *asp.seeded_prior(weights, k, 1.0 / k, strength))
     phi = lda.get_topics().astype(np.float64)
     theta = np.array([g / g.sum() for g in lda.inference(bow)[0]])
-    seeded = [[dictionary[i] for i in np.argsort(-phi[a])[:top_n]] for a in range(weights.shape[0])]
+    tops = [np.argsort(-phi[a])[:top_n] for a in range(weights.shape[0])]
     from gensim.models import CoherenceModel
 
-    umass = CoherenceModel(topics=seeded, corpus=bow, dictionary=dictionary, coherence="u_mass").get_coherence()
-    return {"seed_strength": strength, "aspect_coherence_u_mass": float(umass),
-            "perplexity": md.perplexity(phi, theta, bow)}
+    umass = CoherenceModel(topics=[[dictionary[i] for i in t] for t in tops], corpus=bow, dictionary=dictionary,
+                           coherence="u_mass").get_coherence()
+    held = int(sum((weights[a, t] > 0).any() for a, t in enumerate(tops)))
+    return {"seed_strength": strength, "seeded_aspects": held, "aspect_coherence_u_mass": float(umass), "perplexity": md.perplexity(phi, theta, bow)}
 
 
 def calibrate_strength(bow, dictionary, k, seed, cfg: LandscapeConfig, weights, base_perplexity: float):
-    """lambda maximising the seeded topics' coherence while the perplexity stays within
-    (1 + max_perplexity_increase) of the base model's (topics.md §6 "beyond the anchors" 3) [R]."""
+    """Choose lambda (topics.md §6 "beyond the anchors" 3) [R]: among the grid values whose perplexity stays within
+    (1 + max_perplexity_increase) of the base model's, the one whose seeded topics hold their aspects (a keyword in
+    the top words) for the most aspects, then the most coherent (u_mass), then the smallest lambda."""
     from toolbox.core.executor import map_tasks
 
     grid = sorted(set(cfg.seed_strength_grid))
@@ -399,8 +402,8 @@ def calibrate_strength(bow, dictionary, k, seed, cfg: LandscapeConfig, weights, 
     for r in rows:
         r["perplexity_ratio"] = r["perplexity"] / base_perplexity
         r["admissible"] = r["perplexity"] <= limit
-    admissible = [r for r in rows if r["admissible"]] or rows[:1]  # none admissible: the weakest seeding
-    best = max(admissible, key=lambda r: r["aspect_coherence_u_mass"])
+    best = max(rows, key=lambda r: (r["admissible"], r["seeded_aspects"], round(r["aspect_coherence_u_mass"], 9),
+                                    -r["seed_strength"]))
     for r in rows:
         r["chosen"] = r is best
     return best["seed_strength"], rows

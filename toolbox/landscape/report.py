@@ -123,7 +123,8 @@ def markdown(summary: dict, plots: list[str]) -> str:
             lines.append(f"| {n} | {a['documents'][n]} | {tr['label']} | {tr['slope']:+.5f} |")
         if a.get("calibration"):
             lines += ["", f"Seed strength lambda = {a['seed_strength']:g}, calibrated: " + ", ".join(
-                f"{r['seed_strength']:g} (u_mass {r['aspect_coherence_u_mass']:.3f}, perplexity x"
+                f"{r['seed_strength']:g} ({r['seeded_aspects']} aspects held, u_mass "
+                f"{r['aspect_coherence_u_mass']:.3f}, perplexity x"
                 f"{r['perplexity_ratio']:.3f}{'' if r['admissible'] else ', over the limit'})"
                 for r in a["calibration"]) + "."]
         missing = {k: v for k, v in a["missing_keywords"].items() if v}

@@ -82,9 +82,8 @@ def deepsea(size: int, deterministic: bool = True, move_cost: float = 0.01, mapp
             randomize_actions: bool = True) -> TabularMDP:
     """bsuite DeepSea: an N x N grid, row += 1 each step (horizon N); 'right' costs move_cost/N and moves
     right (with probability 1 - 1/N when stochastic, else the column stays), 'left' moves left; 'right' in the
-    last column pays +1;
-    the stochastic version adds N(0, 1) noise at the two end cells of the last row. The action meaning 'right'
-    is drawn per cell (Bernoulli(1/2), as bsuite). State row*N + col; state N*N is the absorbing end."""
+    last column pays +1; the stochastic version adds N(0, 1) noise at the two end cells of the last row. The
+    action meaning 'right' is drawn per cell (Bernoulli(1/2), as bsuite). State row*N + col; N*N is the end."""
     N = size
     if N < 2:
         raise UserInputError("deepsea needs size >= 2")
