@@ -11,7 +11,6 @@ import argparse
 import json
 import time
 
-import numpy as np
 import torch
 
 from toolbox.core import native

@@ -63,13 +63,11 @@ def aggregate(groups: dict[str, list[Path]], out: Path) -> list[dict]:
                 finals.append([float(row[k]) for k in row if k.startswith("pass@")])
             curve = np.mean(finals, 0)
             ax.plot(range(1, len(curve) + 1), curve, color=colors.get(name), marker=".", label=f"{name} (final)")
-            first = next(r for r in evals[0] if int(r["updates"]) == 0 and float(r["temperature"]) == float(temp))
             if name == "none":
                 init = np.mean([[float(r[k]) for k in r if k.startswith("pass@")] for e in evals for r in e
                                 if int(r["updates"]) == 0 and float(r["temperature"]) == float(temp)], 0)
                 ax.plot(range(1, len(init) + 1), init, color="gray", ls="--", label="warm start")
             ax.set(xscale="log", xlabel="k", ylabel="pass@k (held-out)", title=f"T = {temp}")
-            del first
         for temp in ("1.0", "0.6"):
             vals = {k: [] for k in ("mean_at_n", "pass@1", "pass@4", "pass@16", "distinct_correct", "token_entropy")}
             for e in evals:

@@ -13,7 +13,7 @@ from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, JsonOpt, OutOpt,
 PANEL = "Choice sets"
 
 ChoicesOpt = Annotated[Optional[Path], typer.Option("--choices",
-                                                     help="Choices file (.json or .csv); see docs/choice.md.")]
+                                                     help="Choices file (.json or .csv); see docs/infer-choice.md.")]
 ScenarioOpt = Annotated[Optional[str], typer.Option("--scenario", help="Built-in: peanuts | gridworld | corrections.")]
 BetaOpt = Annotated[Optional[float], typer.Option("--beta", help="Boltzmann rationality of the human (default 1).")]
 
