@@ -1,4 +1,4 @@
-"""Throughput of `map-landscape` against plain gensim LdaMulticore on the same corpus and settings.
+"""Throughput of `map-landscape` against plain gensim (LdaModel or LdaMulticore) on the same corpus and settings.
 
     python bench/bench_landscape.py --corpus synthetic|reuters|PATH [--k 39] [--passes 10] [--json out.json]
 
@@ -45,7 +45,7 @@ def main() -> None:
     ap.add_argument("--bin", default="year")
     ap.add_argument("--date-field", default="")
     ap.add_argument("--date-from", default="")
-    ap.add_argument("--engine", default="multicore")
+    ap.add_argument("--engine", default="single")
     ap.add_argument("--max-df", type=float, default=0.5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=2)

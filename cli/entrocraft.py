@@ -74,8 +74,6 @@ def train_rl(
         validate(cfg)
         sched = make_schedule(cfg)
         dev = resolve_device(device)
-        if dev != "cpu":
-            session.info(f"note: train-rl runs its small models on the CPU (requested {dev})")
         if show_schedule:
             rows = sched.table()
             folder = run_dir(out, "train-rl-schedule")
@@ -94,14 +92,14 @@ def train_rl(
                 seed_list = [int(s) for s in seeds.split(",") if s.strip()]
             except ValueError:
                 raise UserInputError(f"--seeds expects integers like 0,1,2, got {seeds!r}") from None
-            summaries = run_seeds(cfg, folder, seed_list, backend)
+            summaries = run_seeds(cfg, folder, seed_list, backend, dev)
             table = plots.compare_runs([folder / f"seed_{s}" for s in seed_list], folder)
             session.table("train-rl seeds", list(table[0]), [list(r.values()) for r in table])
             document = {"out": str(folder), "runs": summaries}
             write_json(folder / "summary.json", document)
             session.emit(document)
             return
-        session.info(f"train-rl run folder: {folder}  ({cfg.control} / {cfg.estimator} on {cfg.task})")
+        session.info(f"train-rl run folder: {folder}  ({cfg.control} / {cfg.estimator} on {cfg.task}, {dev})")
         with session.progress("train-rl", total=cfg.steps) as update:
             def on_step(t, row):
                 update(t + 1)
@@ -110,7 +108,7 @@ def train_rl(
                                  f"{row['h_high']:.3f}]  m {row['mode']:+d}  kept {row['accepted_fraction']:.2f}  "
                                  f"reward {row['reward']:+.3f}  kl {row['kl']:.4f}")
 
-            summary = train(cfg, folder, seed=seed, log=session.info, resume=resume, on_step=on_step)
+            summary = train(cfg, folder, seed=seed, log=session.info, resume=resume, on_step=on_step, device=dev)
         rows = [[f"{t:g}", r["mean_at_n"], r["pass@1"], r[f"pass@{cfg.eval_n}"], r["distinct_correct"]]
                 for t, r in summary["eval_final"].items()]
         session.table(f"held-out evaluation after {summary['steps']} steps",

@@ -49,7 +49,8 @@ def run(dataset: Annotated[Optional[str], typer.Option(
     """Fit experts on each partition, fuse with every rule, compare with a full exact GP; table, CSV, plots.
 
     Writes comparison.csv, summary.json, experts_<partition>.npz (for `fuse-gp predict`), bands_*.png,
-    weight_maps.png and calibration.png. Experts run on the CPU (float64 Cholesky); fusion uses the C++ kernel."""
+    weight_maps.png and calibration.png. Experts run on the CPU (float64 Cholesky); fusion runs the C++ kernel,
+    or the CUDA kernel with --device cuda (auto: when a GPU is visible)."""
     session = Session(json_out, debug)
     with guarded(session):
         from toolbox.core.config import resolve
@@ -64,7 +65,7 @@ def run(dataset: Annotated[Optional[str], typer.Option(
         folder = run_dir(out, "fuse-gp")
         write_config(folder, cfg)
         with session.progress("fuse-gp", total=len(cfg.partitions) + 1) as update:
-            summary = run_pipeline(cfg, folder, seed, log=session.info, progress=update)
+            summary = run_pipeline(cfg, folder, seed, log=session.info, progress=update, device=dev)
         cols = {"partition": "partition", "rule": "rule", "smse": "SMSE", "msll": "MSLL", "nlpd": "NLPD",
                 "coverage95": "cover95", "fit_s": "fit s"}
         session.table(f"fuse-gp: {summary['dataset']} (n={summary['n_train']}, M={cfg.experts}, "
@@ -73,7 +74,8 @@ def run(dataset: Annotated[Optional[str], typer.Option(
         if summary["nlpd_floor"] is not None:
             session.info(f"NLPD noise floor 1/2 log(2 pi e s_n^2) = {summary['nlpd_floor']:.4f}")
         session.info(f"run folder: {folder}")
-        session.emit({"out": str(folder), "device": dev, "compute": "CPU (experts: torch float64)", **summary})
+        session.emit({"out": str(folder), "device": dev, "compute": f"experts: CPU torch float64; fusion: {dev}",
+                      **summary})
 
 
 @group.command("predict", rich_help_panel=PANEL)

@@ -76,11 +76,12 @@ def play_ises(
                             doc["histogram"], f"{doc['seconds']:.1f}"]])
         else:
             session.table(f"{doc['game']['game']} - {cfg.agent}, secret {doc['secret']}",
-                          ["t", "action", "feedback", "|I| before", "|I| after", "H after", "gained", "E[dH]",
-                           "best alternatives (E[dH])", "ms"],
+                          ["t", "action", "feedback", "|I| before", "|I| after", "H after", "gained", "expected",
+                           "best alternatives (expected gain)", "states x actions", "ms"],
                           [[s["step"], s["action"], s["feedback"], s["size_before"], s["size_after"], s["H_after"],
                             s["info_gained"], s["expected_gain"],
-                            ", ".join(f"{a} {g:.3f}" for a, g in s["alternatives"][:3]), s["seconds"] * 1e3]
+                            ", ".join(f"{a} {g:.3f}" for a, g in s["alternatives"][:3]),
+                            f"{s['states_evaluated']} x {s['actions_evaluated']}", s["seconds"] * 1e3]
                            for s in doc["steps"]])
             verdict = "solved" if doc["solved"] else "not solved"
             session.info(f"{verdict} in {doc['actions']} actions"
@@ -119,7 +120,7 @@ def _interactive(session: Session, cfg, assist: bool) -> None:
             if assist:
                 alts = ", ".join(f"{game.action_labels[a]} {g:.3f}" for a, g in decision.alternatives[:5])
                 console.print(f"|I| = {len(cand)}, H = {h:.3f} bits. Suggest [bold]{suggestion}[/bold] "
-                              f"(E[dH] = {decision.score:.3f} bits; alternatives: {alts})")
+                              f"(expected gain {decision.score:.3f} bits; alternatives: {alts})")
         line = sys.stdin.readline()
         if not line or line.strip().lower() in ("quit", "q", "exit"):
             break

@@ -204,7 +204,6 @@ def _tiny_hf_model(path, alphabet):
     hf_tok.save_pretrained(path)
 
 
-@pytest.mark.slow
 def test_hf_model_from_local_folder(tmp_path):
     _tiny_hf_model(tmp_path / "hf", make_task("countdown").alphabet)
     cfg = tiny(model=str(tmp_path / "hf"), steps=2, sft_steps=5)

@@ -254,3 +254,12 @@ def test_user_given_experts(tmp_path):
     assert saved.n_experts == 2 and sorted(saved.sizes.tolist()) == sorted(np.bincount(extra["labels"]).tolist())
     with pytest.raises(UserInputError, match="labels"):
         run(FuseGpConfig(n_train=300, n_test=60, dims=2, partitions=["user"], full_gp_max=0, plots=False), tmp_path)
+
+
+@pytest.mark.cuda
+def test_pipeline_fusion_on_cuda_matches_cpu(tmp_path):
+    cfg = FuseGpConfig(n_train=300, n_test=60, dims=2, experts=4, partitions=["kmeans"], full_gp_max=0, plots=False)
+    rows = {dev: {r["rule"]: r for r in run(cfg, tmp_path / dev, seed=0, log=lambda _: None, device=dev)["rows"]}
+            for dev in ("cpu", "cuda")}
+    for rule, r in rows["cpu"].items():
+        assert rows["cuda"][rule]["nlpd"] == pytest.approx(r["nlpd"], rel=1e-9, abs=1e-9), rule

@@ -111,3 +111,11 @@ def test_mismatched_supports_are_rejected():
     with pytest.raises(ValueError, match="one support"):
         mt.cosine_matrix(np.ones((2, 3)), np.ones((1, 2, 3)))
     assert mt.entropy(np.zeros(4)) == 0.0  # an empty distribution has no entropy, not NaN
+
+
+def test_slice_phi_falls_back_to_the_global_topic():
+    prior = np.array([[0.5, 0.5, 0.0], [0.1, 0.1, 0.8]])
+    counts = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 999.0]])
+    phi = mt.slice_phi(counts, prior)
+    assert phi[0] == pytest.approx(prior[0])  # no tokens: the global topic, not a uniform one
+    assert phi[1] == pytest.approx([0.0001, 0.0001, 0.9998])

@@ -83,19 +83,21 @@ def test_cli_run_feedback_and_next_iteration(tmp_path):
     html = (second / "report.html").read_text()
     assert "data:image/png;base64," in html and "Diff against the previous iteration" in html
     assert (second / "alignment.csv").is_file() and (second / "rl_curve.png").is_file()
-    third = tmp_path / "it3"  # the same aspects (lambda 10 is in the grid): the aspect model is reproduced exactly
+    third = tmp_path / "it3"  # the same aspects again: the aspect model is reproduced exactly
     result = runner.invoke(app, ["map-landscape", "synthetic", "--out", str(third), "--json", "--previous",
-                                 str(second), "--aspects", str(feedback), "--set", "seed_strength_grid=[0.0, 10.0]",
-                                 "--set", "max_perplexity_increase=1.0", *SMALL])
+                                 str(second), "--aspects", str(feedback), *SMALL])
     assert result.exit_code == 0, result.output
-    doc = json.loads(result.stdout)
-    calibration = {r["seed_strength"]: r for r in doc["aspect"]["calibration"]}
-    assert set(calibration) == {0.0, 10.0} and sum(r["chosen"] for r in calibration.values()) == 1
-    chosen = doc["aspect"]["seed_strength"]
-    assert calibration[chosen]["aspect_coherence_u_mass"] == max(r["aspect_coherence_u_mass"]
-                                                                 for r in calibration.values())
-    if chosen == 10.0:
-        assert doc["iteration"]["aspect_model"]["model_change_jsd"] == pytest.approx(0, abs=1e-9)
+    assert json.loads(result.stdout)["iteration"]["aspect_model"]["model_change_jsd"] == pytest.approx(0, abs=1e-9)
+    result = runner.invoke(app, ["map-landscape", "synthetic", "--out", str(tmp_path / "cal"), "--json", "--aspects",
+                                 str(feedback), "--set", "seed_strength_grid=[0.0, 10.0]", *SMALL])
+    assert result.exit_code == 0, result.output
+    aspect = json.loads(result.stdout)["aspect"]
+    rows = aspect["calibration"]
+    assert [r["seed_strength"] for r in rows] == [0.0, 10.0] and sum(r["chosen"] for r in rows) == 1
+    best = max(rows, key=lambda r: (r["admissible"], r["seeded_aspects"], r["aspect_coherence_u_mass"],
+                                    -r["seed_strength"]))
+    assert aspect["seed_strength"] == best["seed_strength"] and best["chosen"]
+    assert rows[1]["seeded_aspects"] == 5  # lambda = 10 makes every seeded topic hold its aspect
 
 
 def _fails_cleanly(args, tmp_path, match):
@@ -152,3 +154,21 @@ def test_config_file_sets_nested_settings(tmp_path):
     assert "passes = 2" in written and 'agent = "bandit"' in written and "docs_per_slice = 30" in written
     result = runner.invoke(app, ["map-landscape", "synthetic", "--config", str(config), "--set", "nope=1"])
     assert result.exit_code == 2 and "unknown setting nope" in result.output
+
+
+def test_multicore_engine_and_its_limits():
+    from toolbox.core.errors import UserInputError
+    from toolbox.landscape.synthetic import SyntheticConfig, generate
+
+    docs, _ = generate(SyntheticConfig(docs_per_slice=20, doc_length=30, slices=2), 0)
+    corpus = cp.clean(docs, "year")
+    dictionary, bow, _ = md.build_dictionary(corpus.tokens, 2, 1.0)
+    slices = np.array(corpus.slices)
+    fitted = md.fit(bow, dictionary, 3, 0, md.LdaSettings(engine="multicore", passes=1), slices, 2)
+    assert fitted.phi.shape == (3, len(dictionary)) and np.allclose(fitted.theta.sum(axis=1), 1.0)
+    tokens = [sum(c for d in np.flatnonzero(slices == s) for _, c in bow[d]) for s in range(2)]
+    assert np.allclose(fitted.slice_counts.sum(axis=(1, 2)), tokens, rtol=1e-3)  # expected counts = tokens
+    with pytest.raises(UserInputError, match="alpha='auto'"):
+        md.fit_lda(bow, dictionary, 3, 0, md.LdaSettings(engine="multicore", alpha="auto"))
+    with pytest.raises(UserInputError, match="engine"):
+        md.fit_lda(bow, dictionary, 3, 0, md.LdaSettings(engine="gpu"))

@@ -48,7 +48,7 @@ def test_train_noisy_writes_the_run_folder(study):
 def test_audit_flags_the_leak(study, tmp_path):
     out, _ = study
     result = runner.invoke(app, ["audit-noisy", "--checkpoint", str(out / "checkpoints" / "baseline-seed0.pt"),
-                                 "--permutations", "19", "--out", str(tmp_path), "--json"])
+                                 "--permutations", "25", "--out", str(tmp_path), "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["verdict"] == "leak" and doc["flagged"]

@@ -200,3 +200,20 @@ def test_models_take_1d_and_2d_inputs(name, shape):
     assert model(torch.rand(3, *shape)).shape == (3, 10)
     with pytest.raises(UserInputError):
         build_model(name, (1, 2, 3, 4), 10)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("k,m", [(1, 7), (10, 1029), (64, 4096)])
+def test_cuda_kernels_match_the_cpu_references(k, m):
+    x = _x(k, m, seed=k)
+    keys = torch.arange(k, dtype=torch.int64) * 3 + 11
+    xc = x.cuda()
+    torch.testing.assert_close(K.mix_optimal(xc).cpu(), K.mix_optimal_reference(x), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(K.mix_circulant(xc, 0.3).cpu(), K.mix_circulant_reference(x, 0.3))
+    torch.testing.assert_close(K.gaussian(xc, keys, 5, 2, 0.1, 0.5).cpu(),
+                               K.gaussian_reference(x, keys, 5, 2, 0.1, 0.5), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(K.impulse(xc, keys, 5, 2, 0.3, 4.0, -4.0).cpu(),
+                               K.impulse_reference(x, keys, 5, 2, 0.3, 4.0, -4.0)[0])
+    xg = xc.clone().requires_grad_()
+    (K.mix_circulant(xg, 0.3, detach_partner=False) * xc).sum().backward()
+    torch.testing.assert_close(xg.grad.cpu(), K.mix_circulant_reference(x, 0.3, shift=-1), rtol=1e-5, atol=1e-6)

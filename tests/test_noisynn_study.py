@@ -68,6 +68,7 @@ def test_folder_dataset_and_bad_folders(tmp_path):
         load_dataset("folder:/nonexistent")
 
 
+@pytest.mark.slow
 def test_optional_datasets_when_installed():
     pytest.importorskip("mnist1d")
     data = load_dataset("mnist1d", seed=0)

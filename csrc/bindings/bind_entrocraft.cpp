@@ -7,6 +7,17 @@
 namespace py = pybind11;
 using namespace toolbox::bind;
 
+namespace {
+
+// Every index in [0, bound): one pass, no per-element message construction.
+bool in_range(const int64_t* idx, int64_t n, int64_t bound) {
+  bool ok = true;
+  for (int64_t i = 0; i < n; ++i) ok &= (idx[i] >= 0) & (idx[i] < bound);
+  return ok;
+}
+
+}  // namespace
+
 void init_entrocraft(py::module_& m) {
   m.def("rejection_epilogue",
         [](py::handle h_obj, py::handle seq_obj, py::handle adv_obj, py::object group_obj, int64_t groups,
@@ -17,12 +28,12 @@ void init_entrocraft(py::module_& m) {
           py::array adv = require_array<float>(adv_obj, "advantages", 1);
           const int64_t seqs = adv.shape(0);
           const int64_t* s = cptr<int64_t>(seq);
-          for (int64_t t = 0; t < tokens; ++t) require(s[t] >= 0 && s[t] < seqs, "token_seq: index out of range [0, seqs)");
+          require(in_range(s, tokens, seqs), "token_seq: index out of range [0, seqs)");
           const int64_t* g = nullptr;
           if (!group_obj.is_none()) {
             require(groups > 0, "groups must be positive when group_ids are given");
             g = cptr<int64_t>(require_array<int64_t>(group_obj, "group_ids", 1, {seqs}));
-            for (int64_t i = 0; i < seqs; ++i) require(g[i] >= 0 && g[i] < groups, "group_ids: index out of range [0, groups)");
+            require(in_range(g, seqs, groups), "group_ids: index out of range [0, groups)");
           }
           py::array_t<uint8_t> accept(seqs);
           py::array_t<int64_t> kept(g ? groups : 0);

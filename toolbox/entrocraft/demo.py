@@ -12,7 +12,7 @@ def run_demo(out: Path, seed: int = 0, device: str = "cpu", log=print) -> dict:
     # a 20-step run: the band (x H0) starts just under the warm-started entropy and decays slowly
     cfg = TrainConfig(sft_steps=150, steps=20, prompts_per_step=16, eval_prompts=32, eval_n=8, eval_every=20,
                       ckpt_every=20, band_relative=True, band_start=[0.85, 1.0], band_end=[0.7, 0.85])
-    summary = train(cfg, out, seed=seed, log=log)
+    summary = train(cfg, out, seed=seed, log=log, device=device)
     theory = theory_table()
     write_csv(out / "theory.csv", theory)
     tr, final = summary["tracking"], summary["eval_final"][1.0]

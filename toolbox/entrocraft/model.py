@@ -186,7 +186,7 @@ def sample(policy, prompt_ids: torch.Tensor, max_new: int, eos_id: int, pad_id: 
             sorted_p, order = probs.sort(dim=-1, descending=True)
             keep = sorted_p.cumsum(-1) - sorted_p < top_p  # the smallest prefix with mass >= top_p
             probs = torch.zeros_like(probs).scatter(-1, order, sorted_p * keep)
-        u = torch.rand(probs.shape[0], 1, generator=generator, device=probs.device)  # inverse-CDF draw
+        u = torch.rand(probs.shape[0], 1, generator=generator).to(probs.device)  # inverse-CDF draw (CPU bits)
         nxt = (probs.cumsum(-1) / probs.sum(-1, keepdim=True) < u).sum(-1).clamp_max(probs.shape[-1] - 1)
         nxt = torch.where(done, torch.full_like(nxt, pad_id), nxt)
         mask.append(~done)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-
 from toolbox.core.errors import UserInputError
 from toolbox.core.io import read_json, save_figure, write_csv
 

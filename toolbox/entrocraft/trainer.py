@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import io
 import time
 from dataclasses import dataclass, field
@@ -177,9 +178,10 @@ def _pad_right(t: torch.Tensor, width: int, value) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------------------------------- the trainer
 class Trainer:
-    def __init__(self, cfg: TrainConfig, out: Path, log: Callable[[str], None] = print, seed: int = 0):
+    def __init__(self, cfg: TrainConfig, out: Path, log: Callable[[str], None] = print, seed: int = 0,
+                 device: str = "cpu"):
         validate(cfg)
-        self.cfg, self.out, self.log, self.seed = cfg, Path(out), log, seed
+        self.cfg, self.out, self.log, self.seed, self.device = cfg, Path(out), log, seed, torch.device(device)
         self.task: Task = make_task(cfg.task, cfg.test_fraction, cfg.split_seed, cfg.prompts or None, cfg.verifier)
         self.schedule = make_schedule(cfg)
         if cfg.threads > 0:
@@ -193,6 +195,7 @@ class Trainer:
             self.model_config = GPTConfig(self.tok.vocab_size, self.prompt_len + self.task.max_answer_len + 1,
                                           cfg.d_model, cfg.n_layer, cfg.n_head)
             self.policy = TinyGPT(self.model_config)
+        self.policy.to(self.device)
         self.reference = None
         self.optimizer = None
         self.alpha_state = 0.0
@@ -201,7 +204,7 @@ class Trainer:
         self.evals: list[dict] = []
         self.eval_set = self.task.test[: cfg.eval_prompts]
 
-    @property
+    @functools.cached_property
     def prompt_len(self) -> int:
         return max(len(self.tok.encode_prompt(i.prompt)) for i in self.task.train + self.task.test)
 
@@ -215,21 +218,23 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------------------- sequences
     def _prompt_tensor(self, instances) -> torch.Tensor:
-        return pad_prompts([self.tok.encode_prompt(i.prompt) for i in instances], self.prompt_len, self.tok.pad_id)
+        return pad_prompts([self.tok.encode_prompt(i.prompt) for i in instances], self.prompt_len,
+                           self.tok.pad_id).to(self.device)
 
     def rollouts(self, prompt_ids: torch.Tensor, temperature: float, top_p: float, seed: int, stream: int):
         """Sample every row of prompt_ids once, in `rollout_shards` shards seeded by (seed, stream, shard)."""
         shards = torch.tensor_split(prompt_ids, min(self.cfg.rollout_shards, prompt_ids.shape[0]))
-        state = {k: v.detach().clone() for k, v in self.policy.state_dict().items()} \
+        state = {k: v.detach().cpu().clone() for k, v in self.policy.state_dict().items()} \
             if self.cfg.rollout_backend != "serial" else {}
-        reqs = [RolloutRequest(self.model_config, self.cfg.model, state, s, self.max_new, self.tok.eos_id,
+        reqs = [RolloutRequest(self.model_config, self.cfg.model, state, s.cpu() if state else s, self.max_new, self.tok.eos_id,
                                self.tok.pad_id, temperature, top_p, _shard_seed(seed, stream, i))
                 for i, s in enumerate(shards)]
         self.policy.eval()
         if self.cfg.rollout_backend == "serial":
             parts = [_sample_shard(self.policy, r) for r in reqs]
         else:
-            parts = map_tasks(generate_rollouts, reqs, backend=self.cfg.rollout_backend)
+            parts = [(q.to(self.device), m.to(self.device))
+                     for q, m in map_tasks(generate_rollouts, reqs, backend=self.cfg.rollout_backend)]
         width = max(p[0].shape[1] for p in parts)
         seq = torch.cat([_pad_right(p[0], width, self.tok.pad_id) for p in parts])
         mask = torch.cat([_pad_right(p[1], width - self.prompt_len, False) for p in parts])
@@ -268,8 +273,8 @@ class Trainer:
             prompts = self._prompt_tensor([data[j][0] for j in idx])
             targets = [self.tok.encode(data[j][1]) + [self.tok.eos_id] for j in idx]
             width = max(map(len, targets))
-            resp = torch.tensor([t + [self.tok.pad_id] * (width - len(t)) for t in targets])
-            mask = torch.tensor([[k < len(t) for k in range(width)] for t in targets])
+            resp = torch.tensor([t + [self.tok.pad_id] * (width - len(t)) for t in targets], device=self.device)
+            mask = torch.tensor([[k < len(t) for k in range(width)] for t in targets], device=self.device)
             seq = torch.cat([prompts, resp], 1)
             logits = self.policy(seq)[:, self.prompt_len - 1:-1]
             loss = torch.nn.functional.cross_entropy(logits[mask], resp[mask])
@@ -309,14 +314,15 @@ class Trainer:
         answers = self.answers(seq, mask)
         ok = np.array([self.task.verify(insts[i // G], a) for i, a in enumerate(answers)])
         rewards = np.where(ok, cfg.reward_correct, cfg.reward_wrong)
-        lengths = mask.sum(1).numpy()
+        lengths = mask.sum(1).cpu().numpy()
 
         with torch.no_grad():
             self.policy.eval()
             token_h, old_logp = self.token_stats(self.policy, seq, mask, cfg.temperature)
             _, ref_logp = self.token_stats(self.reference, seq, mask, cfg.temperature)
-        seq_of_tok = torch.arange(seq.shape[0])[:, None].expand_as(mask)[mask]
-        h_seq = batch_entropy(token_h.numpy(), np.ones(token_h.shape[0]), seq_of_tok.numpy(), "seq-mean")
+        seq_of_tok = torch.arange(seq.shape[0], device=mask.device)[:, None].expand_as(mask)[mask]
+        h_np, logp_np, seq_np = token_h.cpu().numpy(), old_logp.cpu().numpy(), seq_of_tok.cpu().numpy()
+        h_seq = batch_entropy(h_np, np.ones(h_np.shape[0]), seq_np, "seq-mean")
         low, high = self.band(t)
 
         # advantages and the control (Alg. 1 for Entrocraft; the published rule for each baseline)
@@ -326,8 +332,10 @@ class Trainer:
         else:
             advantage = adv_mod.compute(cfg.estimator, rewards, G, lengths)
         # the fused kernel's epilogue: batch entropy, mode m, keep iff m * A >= 0, kept counts per prompt group
-        epi = rejection_epilogue(token_h, seq_of_tok, torch.as_tensor(advantage, dtype=torch.float32), (low, high),
-                                 torch.arange(len(rewards)) // G, cfg.prompts_per_step, cfg.entropy_aggregation)
+        adv_dev = torch.as_tensor(advantage, dtype=torch.float32, device=self.device)
+        groups = torch.arange(len(rewards), device=self.device) // G
+        epi = rejection_epilogue(token_h, seq_of_tok, adv_dev, (low, high), groups, cfg.prompts_per_step,
+                                 cfg.entropy_aggregation)
         h_batch, mode = float(epi.entropy), int(epi.mode)
         keep = np.ones(len(rewards), dtype=bool)
         if cfg.control == "w-reinforce":
@@ -337,15 +345,15 @@ class Trainer:
                                                               cfg.entropic_kp, cfg.entropic_ki)
             advantage = adv_mod.entropic(rewards, alpha)
         elif cfg.control == "entrocraft" and cfg.filter_mode == "paper":
-            keep = epi.accept.numpy()
+            keep = epi.accept.cpu().numpy()
         elif cfg.control == "entrocraft":
             advantage = release_advantages(rewards, advantage, mode)
 
-        confident = theorem_condition(token_h.numpy(), old_logp.numpy(), seq_of_tok.numpy(), len(rewards))
+        confident = theorem_condition(h_np, logp_np, seq_np, len(rewards))
         losses = self.update(t, seq, mask, seq_of_tok, old_logp, ref_logp, advantage, keep)
         return {"step": t, "h_low": low, "h_high": high, "entropy": h_batch, "entropy_seq_mean": h_seq,
                 "mode": mode, "accepted_fraction": float(keep.mean()), "kept": int(keep.sum()),
-                "groups_emptied": int((epi.kept_per_group == 0).sum()) if keep is not None and not keep.all() else 0,
+                "groups_emptied": int((epi.kept_per_group == 0).sum()) if not keep.all() else 0,
                 "reward": float(rewards.mean()), "accuracy": float(ok.mean()),
                 "response_length": float(lengths.mean()), "entropic_alpha": alpha,
                 "confident_pos": _share(confident, advantage > 0), "confident_neg": _share(confident, advantage < 0),
@@ -369,8 +377,8 @@ class Trainer:
         stats = {"pg_loss": [], "kl": [], "clip_fraction": [], "policy_entropy": []}
         if kept.size == 0:
             return {k: float("nan") for k in stats}
-        tok_start = np.concatenate([[0], np.cumsum(mask.sum(1).numpy())])
-        adv_t = torch.as_tensor(advantage, dtype=torch.float32)
+        tok_start = np.concatenate([[0], np.cumsum(mask.sum(1).cpu().numpy())])
+        adv_t = torch.as_tensor(advantage, dtype=torch.float32, device=self.device)
         gen = torch.Generator().manual_seed(_shard_seed(self.seed, 2_000_000 + t))
         low, high = self._clip_range()
         self.policy.train()
@@ -379,7 +387,7 @@ class Trainer:
             for rows in np.array_split(order, min(cfg.minibatches, kept.size)):
                 rows = np.sort(rows)
                 tok = torch.from_numpy(np.concatenate([np.arange(tok_start[r], tok_start[r + 1]) for r in rows]))
-                rows_t = torch.from_numpy(rows)
+                tok, rows_t = tok.to(self.device), torch.from_numpy(rows).to(self.device)
                 h, logp = self.token_stats(self.policy, seq[rows_t], mask[rows_t], cfg.temperature)
                 a = adv_t[seq_of_tok[tok]]
                 log_ratio = logp - old_logp[tok]
@@ -403,11 +411,11 @@ class Trainer:
         if cfg.estimator == "gspo":
             # GSPO: s_i = exp(mean_t log ratio), per token sg[s_i] * pi / sg[pi]; seq-mean-token-mean aggregation
             counts = torch.bincount(local_seq, minlength=n_seq).clamp_min(1).float()
-            seq_lr = torch.zeros(n_seq).index_add(0, local_seq, log_ratio.detach()) / counts
+            seq_lr = torch.zeros(n_seq, device=logp.device).index_add(0, local_seq, log_ratio.detach()) / counts
             ratio = torch.exp(seq_lr[local_seq] + logp - logp.detach())
             pg1, pg2 = -a * ratio, -a * torch.clamp(ratio, 1 - low, 1 + high)
             per_tok = torch.maximum(pg1, pg2)
-            per_seq = torch.zeros(n_seq).index_add(0, local_seq, per_tok) / counts
+            per_seq = torch.zeros(n_seq, device=logp.device).index_add(0, local_seq, per_tok) / counts
             return per_seq.mean(), (pg2 > pg1).float().mean()
         ratio = log_ratio.exp()
         pg1, pg2 = -a * ratio, -a * torch.clamp(ratio, 1 - low, 1 + high)
@@ -416,7 +424,7 @@ class Trainer:
             cov = (a - a.mean()) * (logp - logp.detach().mean())
             cand = torch.nonzero((cov > cfg.clip_cov_lb) & (cov < cfg.clip_cov_ub) & ~clipped).flatten()
             n_clip = max(int(cfg.clip_cov_ratio * logp.numel()), 1)
-            chosen = cand[torch.randperm(cand.numel(), generator=gen)[:n_clip]]
+            chosen = cand[torch.randperm(cand.numel(), generator=gen)[:n_clip].to(cand.device)]
             corr = torch.ones_like(logp)
             corr[chosen] = 0.0
             return (torch.maximum(pg1, pg2) * corr).mean(), (corr == 0).float().mean()
@@ -425,7 +433,7 @@ class Trainer:
             top = torch.topk(cov, max(1, int(logp.numel() * cfg.kl_cov_ratio))).indices
             pg = pg1.clone()
             pg[top] = pg1[top] + cfg.kl_cov_coef * log_ratio[top].abs()
-            return pg.mean(), torch.zeros(())
+            return pg.mean(), torch.zeros((), device=logp.device)
         return torch.maximum(pg1, pg2).mean(), clipped.float().mean()
 
     # ----------------------------------------------------------------------------------------------- checkpoints
@@ -449,7 +457,7 @@ class Trainer:
         path = self.ckpt_dir / "latest.pt"
         if not path.is_file():
             raise UserInputError(f"--resume: no checkpoint in {self.ckpt_dir}")
-        state = torch.load(path, weights_only=False)
+        state = torch.load(path, weights_only=False, map_location=self.device)
         if state["config"] != dataclasses.asdict(self.cfg) or state["seed"] != self.seed:
             diff = sorted(k for k in state["config"] if state["config"][k] != dataclasses.asdict(self.cfg).get(k))
             raise UserInputError(f"--resume: settings differ from the checkpoint ({', '.join(diff) or 'seed'})")
@@ -532,11 +540,11 @@ class Trainer:
 
 
 def train(cfg: TrainConfig, out: Path, seed: int = 0, log: Callable[[str], None] = print, resume: bool = False,
-          on_step: Callable[[int, dict], None] | None = None) -> dict:
+          on_step: Callable[[int, dict], None] | None = None, device: str = "cpu") -> dict:
     """Run (or resume) one training run into `out`; writes metrics.csv, eval.csv, checkpoints, plots, summary.json."""
     from toolbox.entrocraft.plots import plot_run
 
-    trainer = Trainer(cfg, out, log, seed)
+    trainer = Trainer(cfg, out, log, seed, device)
     summary = trainer.run(resume=resume, on_step=on_step)
     plot_run(out, trainer.metrics, trainer.evals, title=f"{cfg.control} / {cfg.estimator} (seed {seed})")
     write_json(out / "summary.json", summary)
@@ -544,12 +552,12 @@ def train(cfg: TrainConfig, out: Path, seed: int = 0, log: Callable[[str], None]
 
 
 def _seed_run(task: tuple) -> dict:
-    cfg, folder, seed = task
-    return train(cfg, Path(folder), seed=seed, log=lambda _: None)
+    cfg, folder, seed, device = task
+    return train(cfg, Path(folder), seed=seed, log=lambda _: None, device=device)
 
 
-def run_seeds(cfg: TrainConfig, out: Path, seeds: list[int], backend: str = "serial") -> list[dict]:
+def run_seeds(cfg: TrainConfig, out: Path, seeds: list[int], backend: str = "serial", device: str = "cpu") -> list[dict]:
     """One run per seed in out/seed_<s>, through the executor (serial / process / ray give identical results)."""
     if not seeds:
         raise UserInputError("--seeds needs at least one seed")
-    return map_tasks(_seed_run, [(cfg, str(out / f"seed_{s}"), s) for s in seeds], backend=backend)
+    return map_tasks(_seed_run, [(cfg, str(out / f"seed_{s}"), s, device) for s in seeds], backend=backend)

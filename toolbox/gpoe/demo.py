@@ -13,7 +13,7 @@ from toolbox.gpoe.pipeline import FuseGpConfig, run
 def run_demo(out: Path, seed: int = 0, device: str = "cpu", log=print) -> dict:
     cfg = FuseGpConfig(dataset="gp-prior", n_train=1000, n_test=300, dims=1, experts=8,
                        partitions=["random", "kmeans"], full_gp_max=1000)
-    summary = run(cfg, out, seed, log=log)
+    summary = run(cfg, out, seed, log=log, device=device)
     rows = {(r["partition"], r["rule"]): r for r in summary["rows"]}
     full = next(r for r in summary["rows"] if r["partition"] == "full-gp")
     gpoe, uniform = rows[("kmeans", "gpoe-normalized")], rows[("kmeans", "gpoe-uniform")]

@@ -101,10 +101,17 @@ def as_target(mean, var_f, outputscale, noise, target: str) -> Predictions:
     return Predictions(mean, var_f, outputscale[:, None], float(outputscale.mean()), float(noise.mean()))
 
 
-def fuse_rule(rule: str, p: Predictions, eps: float, comm: Predictions | None = None) -> fusion.Fused:
-    """One rule on expert predictions; GRBCM takes the communication expert's predictions separately."""
+def fuse_rule(rule: str, p: Predictions, eps: float, comm: Predictions | None = None,
+              device: str = "cpu") -> fusion.Fused:
+    """One rule on expert predictions (the CUDA kernel when device is cuda); GRBCM takes the communication
+    expert's predictions separately."""
     if rule == "grbcm":
         fused = fusion.fuse_grbcm(comm.mean[0], comm.var[0], p.mean, p.var, eps)
+    elif device == "cuda":
+        import torch
+
+        mean, var = (torch.as_tensor(a, device="cuda") for a in (p.mean, p.var))
+        fused = fusion.fuse(mean, var, np.array([p.prior_var]), rule, weight_prior=p.weight_prior, eps=eps).numpy()
     else:
         fused = fusion.fuse(p.mean, p.var, np.array([p.prior_var]), rule, weight_prior=p.weight_prior, eps=eps)
     fused.var = fused.var + p.noise
@@ -128,7 +135,8 @@ def _grbcm_layout(labels: np.ndarray, n_experts: int, seed: int):
 
 
 def run(cfg: FuseGpConfig, out: Path, seed: int = 0, log: Callable[[str], None] = print,
-        progress: Callable[..., None] | None = None) -> dict:
+        progress: Callable[..., None] | None = None, device: str = "cpu") -> dict:
+    """The whole comparison; experts run on the CPU, the fusion on `device` (cpu or cuda)."""
     for rule in cfg.rules:
         if rule not in fusion.ALL_RULES:
             raise UserInputError(f"unknown fusion rule {rule!r}; known: {', '.join(fusion.ALL_RULES)}")
@@ -209,7 +217,7 @@ def run(cfg: FuseGpConfig, out: Path, seed: int = 0, log: Callable[[str], None] 
             if rule == "grbcm" and comm is None:
                 continue
             start = time.perf_counter()
-            fused = fuse_rule(rule, pred_plus if rule == "grbcm" else pred, cfg.eps, comm)
+            fused = fuse_rule(rule, pred_plus if rule == "grbcm" else pred, cfg.eps, comm, device)
             fuse_s = time.perf_counter() - start
             m_, v_ = unstd(fused.mean, fused.var)
             rows.append({"partition": part, "rule": rule, **evaluate(d.y_test, m_[:n_test], v_[:n_test], d.y_train),

@@ -82,8 +82,11 @@ def pick(values: np.ndarray, actions: np.ndarray, winning: np.ndarray) -> int:
     return int(pool[np.argmin(actions[pool])])
 
 
-def top_alternatives(gains: np.ndarray, actions: np.ndarray, k: int = 5) -> list:
-    order = np.lexsort((actions, -gains))[:k]
+def top_alternatives(gains: np.ndarray, actions: np.ndarray, winning: np.ndarray | None = None, k: int = 5) -> list:
+    """The k best (action, value) pairs in the order of the tie-break rule."""
+    rounded = np.round(gains / TIE_TOL) * TIE_TOL  # values within the tolerance count as tied
+    wins = np.zeros(len(actions), bool) if winning is None else winning
+    order = np.lexsort((actions, ~wins, -rounded))[:k]
     return [(int(actions[i]), float(gains[i])) for i in order]
 
 
@@ -116,7 +119,7 @@ class ISES:
                 values[i] = q
                 evaluated += n
         i = pick(values, legal, winning)
-        return Decision(int(legal[i]), float(values[i]), top_alternatives(values, legal), len(cand), evaluated)
+        return Decision(int(legal[i]), float(values[i]), top_alternatives(values, legal, winning), len(cand), evaluated)
 
     def _q(self, game, cand, action, gain, depth, history) -> tuple[float, int]:
         """Q_depth(action, I) and the number of actions it scored."""
@@ -175,7 +178,8 @@ class SampledISES:
             if self.budget_ms and (time.perf_counter() - start) * 1e3 >= self.budget_ms:
                 break
         i = pick(gains, legal, winning)
-        return Decision(int(legal[i]), float(gains[i]), top_alternatives(gains[order[:done]], legal[order[:done]]),
+        seen = order[:done]
+        return Decision(int(legal[i]), float(gains[i]), top_alternatives(gains[seen], legal[seen], winning[seen]),
                         len(sample), done, {"sampled": sampled})
 
 
@@ -188,8 +192,9 @@ class Minimax:
     def decide(self, state: State) -> Decision:
         game, cand, legal = state.game, state.cand, state.legal
         gains, biggest, _ = scores(game, cand, legal)
-        i = pick(-biggest.astype(np.float64), legal, winning_mask(game, cand, legal))
-        return Decision(int(legal[i]), float(gains[i]), top_alternatives(gains, legal), len(cand), len(legal),
+        winning = winning_mask(game, cand, legal)
+        i = pick(-biggest.astype(np.float64), legal, winning)
+        return Decision(int(legal[i]), float(gains[i]), top_alternatives(gains, legal, winning), len(cand), len(legal),
                         {"largest_class": int(biggest[i])})
 
 

@@ -179,6 +179,8 @@ def split_merge(jsd_new_old: np.ndarray, threshold: float) -> dict:
                        if close[:, j].sum() >= 2}}
 
 
-def slice_phi(theta_counts: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Topic-word distributions of one slice from its expected topic-word counts [K, V]."""
-    return normalise(np.asarray(theta_counts, dtype=np.float64) + eps)
+def slice_phi(counts: np.ndarray, prior: np.ndarray, strength: float = 1.0) -> np.ndarray:
+    """Topic-word distributions of one slice: its expected topic-word counts [K, V] plus `strength` pseudo-tokens
+    of the global topic [K, V], so a topic with (almost) no tokens in the slice keeps its global distribution
+    instead of becoming uniform [R]."""
+    return normalise(np.asarray(counts, dtype=np.float64) + strength * normalise(prior))

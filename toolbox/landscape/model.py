@@ -98,9 +98,10 @@ def infer(lda, bow, slices: np.ndarray, n_slices: int, chunk: int = 2000) -> tup
         idx = np.flatnonzero(slices == s)
         for start in range(0, len(idx), chunk):
             part = idx[start:start + chunk]
+            # sstats[k, w] = sum_d n_dw phi_dwk: the expected count of word w assigned to topic k in this chunk
             gamma, sstats = lda.inference([bow[i] for i in part], collect_sstats=True)
             theta[part] = gamma / gamma.sum(axis=1, keepdims=True)
-            counts[s] += sstats * lda.expElogbeta  # as in LdaModel.do_estep: sstats[k, w] * exp(E[log beta_kw])
+            counts[s] += sstats
     return theta, counts
 
 

@@ -91,7 +91,7 @@ def describe(name: str, fm: md.FittedModel, lengths: np.ndarray, slices: np.ndar
             continue
         share[s] = fm.theta[mask].mean(axis=0)
         doc_h[s] = h_theta[mask].mean()
-        phi_s = mt.slice_phi(fm.slice_counts[s])
+        phi_s = mt.slice_phi(fm.slice_counts[s], fm.phi)
         word_h[s] = mt.entropy(phi_s)
         if prev_phi is not None:
             drift[s] = [mt.jsd(phi_s[j], prev_phi[j]) for j in range(k)]
@@ -377,14 +377,16 @@ def _strength_task(task) -> dict:
     bow, dictionary, k, seed, settings, weights, strength, top_n = task
     lda = md.fit_lda(bow, dictionary, k, seed, settings, *asp.seeded_prior(weights, k, 1.0 / k, strength))
     phi = lda.get_topics().astype(np.float64)
-    theta = np.array([g / g.sum() for g in lda.inference(bow)[0]])
+    gamma = lda.inference(bow)[0]
+    theta = gamma / gamma.sum(axis=1, keepdims=True)
     tops = [np.argsort(-phi[a])[:top_n] for a in range(weights.shape[0])]
     from gensim.models import CoherenceModel
 
     umass = CoherenceModel(topics=[[dictionary[i] for i in t] for t in tops], corpus=bow, dictionary=dictionary,
                            coherence="u_mass").get_coherence()
     held = int(sum((weights[a, t] > 0).any() for a, t in enumerate(tops)))
-    return {"seed_strength": strength, "seeded_aspects": held, "aspect_coherence_u_mass": float(umass), "perplexity": md.perplexity(phi, theta, bow)}
+    return {"seed_strength": strength, "seeded_aspects": held, "aspect_coherence_u_mass": float(umass),
+            "perplexity": md.perplexity(phi, theta, bow)}
 
 
 def calibrate_strength(bow, dictionary, k, seed, cfg: LandscapeConfig, weights, base_perplexity: float):

@@ -11,7 +11,8 @@ to the experts' aspects, plus how strongly its topics trend, minus redundancy:
 
 Picking topic k in state T earns r = R(T + k) - R(T) (so an episode's return is R of the final set).
 - qlearn: tabular Q-learning, state = the set picked so far, action = the topic to add (picked topics masked),
-  epsilon-greedy with epsilon decaying linearly, every untried topic tried first in each state, step size max(eta, 1/n(s, a)). Q(s,a) <- Q(s,a) + eta [r + discount max_a' Q(s',a') - Q(s,a)].
+  epsilon-greedy with epsilon decaying linearly, every untried topic tried first in each state, step size
+  max(eta, 1/n(s, a)): Q(s,a) <- Q(s,a) + eta [r + discount max_a' Q(s',a') - Q(s,a)].
 - bandit: a combinatorial epsilon-greedy bandit: each episode picks L topics by value estimates, every member a
   is credited with its difference reward R(T) - R(T - a); values are running means.
 The ranking is the learned policy's picks in order, then the other topics by their value at the first pick.

@@ -162,7 +162,7 @@ class NoiseInjector:
         if len(keys) != x.shape[0]:
             raise ValueError(f"noise keys: {len(keys)} keys for a batch of {x.shape[0]}")
         if self.spec.kind == "gaussian" and self.spec.relative and self.reference_std is None:
-            raise RuntimeError("relative Gaussian noise needs a reference std: call calibrate() first")
+            raise RuntimeError("relative Gaussian noise needs a reference std: run clean data under observing()")
         noisy = apply_noise(body, self.spec, keys, self.seed, self.stream, self.reference_std or 1.0)
         return from_canonical(noisy, x, self.layout, self.prefix_tokens)
 

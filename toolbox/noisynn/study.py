@@ -295,7 +295,7 @@ def run_study(cfg: StudyConfig, out: Path, log: Callable[[str], None] = print,
     warnings_shown = sorted({w for c in conditions if c.leak_protocol
                              for w in [cross_sample_warning(c.spec, c.eval_order)] if w})
     for w in warnings_shown:
-        log(f"[yellow]warning:[/yellow] {w}")
+        log(f"warning: {w}")
     ckpt_dir = out / "checkpoints"
     eval_conditions = tuple(c for c in conditions if c.stage == "eval")
     tasks = []
