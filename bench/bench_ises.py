@@ -1,6 +1,6 @@
 """Benchmarks of the ISES information-set engine (printed table, optional JSON).
 
-  .venv/bin/python bench/bench_ises.py [--json out.json] [--parts table,wordle,mastermind,optimal] [--beam 60]
+  .venv/bin/python bench/bench_ises.py [--json out.json] [--parts table,wordle,mastermind,optimal] [--beam K]
 
 - table: the Wordle feedback table (12,972 guesses x 2,315 answers) with the C++ kernel on 1 thread and on all
   threads, against the numpy reference (measured on a slice and scaled, it is ~100x slower).
@@ -88,18 +88,19 @@ def bench_mastermind() -> list[dict]:
     return rows
 
 
-def bench_optimal(beam: int) -> list[dict]:
+def bench_optimal(beam: int | None) -> list[dict]:
     from toolbox.core import native
     from toolbox.ises.games import make_game
 
     rows = []
-    for spec, first, reference in (("mastermind", "1123", 5625), ("bulls-cows", "0123", 26274),
-                                   ("wordle", "SALET", 7920)):
+    for spec, first, reference, default_beam in (("mastermind", "1123", 5625, 60), ("wordle", "SALET", 7920, 8),
+                                                 ("bulls-cows", "0123", 26274, 8)):
+        width = default_beam if beam is None else beam
         game = make_game(spec)
-        solver = native.module().IsesOptimalSolver(game.table, game.n_outcomes, game.win, game.secret_action, beam)
+        solver = native.module().IsesOptimalSolver(game.table, game.n_outcomes, game.win, game.secret_action, width)
         cand = np.arange(game.n_secrets, dtype=np.int32)
         seconds, total = timed(lambda: solver.solve(cand, game.action_index(first)))
-        rows.append({"bench": f"optimal {spec} first {first}", "impl": f"C++ B&B beam {beam or 'all'}",
+        rows.append({"bench": f"optimal {spec} first {first}", "impl": f"C++ B&B beam {width or 'all'}",
                      "seconds": seconds, "total": int(total), "mean": total / game.n_secrets,
                      "reference": reference, "nodes": solver.nodes})
         print(rows[-1], flush=True)
@@ -110,7 +111,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json")
     parser.add_argument("--parts", default="table,wordle,mastermind,optimal")
-    parser.add_argument("--beam", type=int, default=60)
+    parser.add_argument("--beam", type=int, default=None, help="solver beam for all games (default: 60 Mastermind, "
+                        "8 Wordle and Bulls and Cows)")
     args = parser.parse_args()
     parts = {"table": bench_table, "wordle": bench_wordle, "mastermind": bench_mastermind,
              "optimal": lambda: bench_optimal(args.beam)}

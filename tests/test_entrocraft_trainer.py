@@ -211,3 +211,12 @@ def test_hf_model_from_local_folder(tmp_path):
     assert summary["steps"] == 2 and np.isfinite(summary["entropy_final"])
     res = _invoke("--model", str(tmp_path / "missing"), "--out", str(tmp_path / "o"))
     assert res.exit_code == 2
+
+
+def test_cli_several_seeds(tmp_path):
+    sets = [x for k, v in {**TINY, "steps": 2}.items() for x in ("--set", f"{k}={v}")]
+    res = _invoke("--json", "--out", str(tmp_path), "--seeds", "0,1", "--control", "none", *sets)
+    assert res.exit_code == 0, res.output
+    runs = json.loads(res.stdout)["runs"]
+    assert [r["seed"] for r in runs] == [0, 1] and runs[0]["eval_final"] != runs[1]["eval_final"]
+    assert (tmp_path / "seed_1" / "metrics.csv").is_file() and (tmp_path / "compare.csv").is_file()

@@ -109,3 +109,12 @@ def test_bench_ises_backends_agree(tmp_path):
     process = run_json([*base, "--backend", "process", "--workers", "2", "--out", str(tmp_path / "b")])
     strip = lambda d: [(r["agent"], r["total_actions"], r["win_rate"]) for r in d["summary"]]  # noqa: E731
     assert strip(serial) == strip(process)
+
+
+def test_play_ises_optimal_all_secrets(tmp_path):
+    from toolbox.core import native
+
+    if not native.available():
+        pytest.skip("native extension not built")
+    doc = run_json(["play-ises", "number:n=15", "--all", "--agent", "optimal", "--out", str(tmp_path)])
+    assert doc["total_actions"] == 1 + 2 * 2 + 3 * 4 + 4 * 8  # a balanced binary search tree: 49

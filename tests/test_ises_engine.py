@@ -50,7 +50,8 @@ def test_wordle_table_parity_random():
     gen = np.random.default_rng(1)
     guesses = gen.integers(0, 6, (200, 5)).astype(np.uint8)  # few letters: many repeats
     secrets = gen.integers(0, 6, (150, 5)).astype(np.uint8)
-    np.testing.assert_array_equal(engine.wordle_table(guesses, secrets), engine.wordle_table_reference(guesses, secrets))
+    np.testing.assert_array_equal(engine.wordle_table(guesses, secrets),
+                                  engine.wordle_table_reference(guesses, secrets))
 
 
 def test_partition_scores_parity_and_first_guess_entropies():

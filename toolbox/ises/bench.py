@@ -178,9 +178,7 @@ def plot_histograms(episodes: list[dict], path) -> None:
     from toolbox.core.io import save_figure
 
     games = list(dict.fromkeys(e["game"] for e in episodes))
-    cols = min(4, len(games))
-    fig, axes = plt.subplots(math.ceil(len(games) / cols), cols, figsize=(4.2 * cols, 3.2 * math.ceil(len(games) / cols)),
-                             squeeze=False)
+    fig, axes = _panels(plt, len(games))
     for ax, game in zip(axes.ravel(), games):
         runs = _groups([e for e in episodes if e["game"] == game], ("agent", "budget_ms"))
         top = max(e["actions"] for e in episodes if e["game"] == game)
@@ -206,9 +204,7 @@ def plot_trajectories(rows: list[dict], path) -> None:
     from toolbox.core.io import save_figure
 
     games = list(dict.fromkeys(r["game"] for r in rows))
-    cols = min(4, len(games))
-    fig, axes = plt.subplots(math.ceil(len(games) / cols), cols, figsize=(4.2 * cols, 3.2 * math.ceil(len(games) / cols)),
-                             squeeze=False)
+    fig, axes = _panels(plt, len(games))
     for ax, game in zip(axes.ravel(), games):
         for key, group in _groups([r for r in rows if r["game"] == game], ("agent", "budget_ms")).items():
             t = [r["t"] for r in group]
@@ -222,3 +218,9 @@ def plot_trajectories(rows: list[dict], path) -> None:
     for ax in axes.ravel()[len(games):]:
         ax.axis("off")
     save_figure(fig, path)
+
+
+def _panels(plt, n: int):
+    """A figure with one panel per game, at most four per row."""
+    cols, rows = min(4, n), math.ceil(n / min(4, n))
+    return plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)

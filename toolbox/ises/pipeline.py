@@ -80,7 +80,8 @@ def _play_all(game: Game, agent, cfg: PlayConfig, folder: Path, log) -> dict:
     bench.plot_trajectories(rows, folder / "trajectory.png")
     bench.plot_histograms(run, folder / "histogram.png")
     doc = {"game": game.describe(), "agent": cfg.agent, "first": cfg.first or None, "secrets": game.n_secrets,
-           "total_actions": int(actions.sum()), "mean_actions": float(actions.mean()), "max_actions": int(actions.max()),
+           "total_actions": int(actions.sum()), "mean_actions": float(actions.mean()),
+           "max_actions": int(actions.max()),
            "histogram": hist, "win_rate": float(np.mean([e["win"] for e in episodes])),
            "solved_rate": float(np.mean([e["solved"] for e in episodes])), "seconds": seconds}
     write_json(folder / "summary.json", doc)

@@ -71,27 +71,33 @@ def _grids(rows: list[dict]) -> dict:
 
 
 def _heatmaps(groups: dict, summary: dict):
+    """Accuracy minus baseline over (layer, strength), one panel per (noise, stage); red = worse, blue = better."""
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, axes = plt.subplots(1, len(groups), figsize=(3.6 * len(groups), 3.2), squeeze=False)
+    base = summary["baseline_accuracy"]
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.4), squeeze=False)
     for ax, ((kind, stage), rows) in zip(axes[0], groups.items()):
         layers = sorted({str(r["layer"]) for r in rows})
         strengths = sorted({r["strength"] for r in rows})
-        grid = np.full((len(layers), len(strengths)), np.nan)
+        diff = np.full((len(layers), len(strengths)), np.nan)
+        acc = np.full_like(diff, np.nan)
         for r in rows:
-            grid[layers.index(str(r["layer"])), strengths.index(r["strength"])] = 100 * r["mean_accuracy"]
-        im = ax.imshow(grid, cmap="viridis", aspect="auto")
-        for (i, j), v in np.ndenumerate(grid):
+            at = layers.index(str(r["layer"])), strengths.index(r["strength"])
+            acc[at], diff[at] = 100 * r["mean_accuracy"], 100 * (r["mean_accuracy"] - base)
+        span = max(float(np.nanmax(np.abs(diff))), 0.5)
+        im = ax.imshow(diff, cmap="RdBu", vmin=-span, vmax=span, aspect="auto")
+        for (i, j), v in np.ndenumerate(acc):
             if not math.isnan(v):
-                ax.text(j, i, f"{v:.1f}", ha="center", va="center", color="white", fontsize=8)
+                ax.text(j, i, f"{v:.1f}%\n({diff[i, j]:+.1f})", ha="center", va="center", fontsize=8)
         ax.set_xticks(range(len(strengths)), [f"{s:g}" for s in strengths])
         ax.set_yticks(range(len(layers)), layers)
         ax.set_xlabel("strength")
         ax.set_ylabel("layer")
         ax.set_title(f"{stage}-time {kind}", fontsize=9)
-        fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.suptitle(f"mean test accuracy (%), baseline {100 * summary['baseline_accuracy']:.2f}%", fontsize=10)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="accuracy - baseline (pts)")
+    fig.suptitle(f"mean test accuracy over seeds (baseline {100 * base:.2f}%)", fontsize=10)
+    fig.tight_layout()
     return fig
 
 
