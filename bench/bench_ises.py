@@ -94,7 +94,7 @@ def bench_optimal(beam: int | None) -> list[dict]:
 
     rows = []
     for spec, first, reference, default_beam in (("mastermind", "1123", 5625, 60), ("wordle", "SALET", 7920, 8),
-                                                 ("bulls-cows", "0123", 26274, 8)):
+                                                 ("bulls-cows", "0123", 26274, 4)):
         width = default_beam if beam is None else beam
         game = make_game(spec)
         solver = native.module().IsesOptimalSolver(game.table, game.n_outcomes, game.win, game.secret_action, width)
@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--json")
     parser.add_argument("--parts", default="table,wordle,mastermind,optimal")
     parser.add_argument("--beam", type=int, default=None, help="solver beam for all games (default: 60 Mastermind, "
-                        "8 Wordle and Bulls and Cows)")
+                        "8 Wordle, 4 Bulls and Cows)")
     args = parser.parse_args()
     parts = {"table": bench_table, "wordle": bench_wordle, "mastermind": bench_mastermind,
              "optimal": lambda: bench_optimal(args.beam)}

@@ -27,12 +27,11 @@ cd tests
 step doctor "$PY" -c "from toolbox.cli.main import doctor_report; import json; print(json.dumps(doctor_report(), indent=1))"
 step cuda_tests "$PY" -m pytest .. -m cuda -q -p no:cacheprovider --continue-on-collection-errors -o addopts=""
 cd ..
-for bench in bench/bench_*.py; do
-  name=$(basename "$bench" .py)
-  if grep -q -- "--device" "$bench"; then
-    step "$name" timeout 150 "$PY" "$bench" --device cuda --json "$OUT/$name.json"
-  fi
-done
+# Kernel benchmarks with a CUDA side (each also times its CPU/naive baselines in the same run).
+step bench_entropy timeout 150 "$PY" bench/bench_entropy.py --device cuda --json "$OUT/bench_entropy.json"
+step bench_entrocraft timeout 90 "$PY" bench/bench_entrocraft.py --json "$OUT/bench_entrocraft.json"
+step bench_gpoe timeout 120 "$PY" bench/bench_gpoe.py --skip-reference --json "$OUT/bench_gpoe.json"
+step bench_diffusion timeout 120 "$PY" bench/bench_diffusion.py --json "$OUT/bench_diffusion.json"
 echo
 echo "== summary ($(cat "$OUT/gpu.txt"))"
 printf '%s\n' "${summary[@]}" | tee "$OUT/summary.txt"

@@ -16,7 +16,8 @@ const int64_t* checked_labels(const py::object& obj, int64_t rows, int64_t vocab
   if (obj.is_none()) return nullptr;
   py::array labels = require_array<int64_t>(obj, "labels", 1, {rows});
   const int64_t* y = cptr<int64_t>(labels);
-  for (int64_t r = 0; r < rows; ++r) require(y[r] >= 0 && y[r] < vocab, "labels: index out of range [0, vocab)");
+  for (int64_t r = 0; r < rows; ++r)
+    if (y[r] < 0 || y[r] >= vocab) throw py::value_error("labels: index out of range [0, vocab)");
   return y;
 }
 

@@ -39,6 +39,11 @@ const T* cptr(const py::array& a) { return static_cast<const T*>(a.data()); }
 template <class T>
 T* mptr(py::array& a) { return static_cast<T*>(a.mutable_data()); }
 
+// Takes a C string so that a check in a hot loop builds no std::string unless it fails.
+inline void require(bool ok, const char* message) {
+  if (!ok) throw py::value_error(message);
+}
+
 inline void require(bool ok, const std::string& message) {
   if (!ok) throw py::value_error(message);
 }

@@ -16,7 +16,7 @@ def write_plots(out: Path, summary: dict, cfg) -> list[str]:
     if rows:
         save_figure(_forest(rows, summary), out / "paired_differences.png")
         written.append("paired_differences.png")
-    leak = [r for r in rows if r["stage"] == "eval" and r["layer"] == "head"]
+    leak = [r for r in rows if r["stage"] == "eval" and r["kind"] in ("linear", "optimal")]
     if leak:
         save_figure(_leak_bars(leak, summary), out / "leak.png")
         written.append("leak.png")
@@ -62,11 +62,10 @@ def _leak_bars(rows: list[dict], summary: dict):
 
 
 def _grids(rows: list[dict]) -> dict:
+    """Conditions sharing noise, stage and evaluation protocol, with at least two (layer, strength) cells."""
     groups: dict = {}
     for r in rows:
-        if r["stage"] == "eval" and r["layer"] == "head":
-            continue
-        groups.setdefault((r["kind"], r["stage"]), []).append(r)
+        groups.setdefault((r["kind"], r["stage"], r.get("eval_order", ""), r.get("eval_batch_size")), []).append(r)
     return {k: v for k, v in groups.items() if len(v) >= 2}
 
 
@@ -77,7 +76,7 @@ def _heatmaps(groups: dict, summary: dict):
 
     base = summary["baseline_accuracy"]
     fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.4), squeeze=False)
-    for ax, ((kind, stage), rows) in zip(axes[0], groups.items()):
+    for ax, ((kind, stage, order, batch), rows) in zip(axes[0], groups.items()):
         layers = sorted({str(r["layer"]) for r in rows})
         strengths = sorted({r["strength"] for r in rows})
         diff = np.full((len(layers), len(strengths)), np.nan)
@@ -94,7 +93,7 @@ def _heatmaps(groups: dict, summary: dict):
         ax.set_yticks(range(len(layers)), layers)
         ax.set_xlabel("strength")
         ax.set_ylabel("layer")
-        ax.set_title(f"{stage}-time {kind}", fontsize=9)
+        ax.set_title(f"{stage}-time {kind}" + (f" ({order} /{batch})" if stage == "eval" else ""), fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="accuracy - baseline (pts)")
     fig.suptitle(f"mean test accuracy over seeds (baseline {100 * base:.2f}%)", fontsize=10)
     fig.tight_layout()
