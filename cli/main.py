@@ -109,7 +109,7 @@ def demo(out: OutOpt = None, seed: SeedOpt = 0, device: DeviceOpt = "auto",
 
 
 # Pipeline command modules (cli/<name>.py, each with register(app)), in the order of the help screen.
-PIPELINES: tuple[str, ...] = ("shaping", "choice", "landscape", "gpoe", "diffusion", "entrocraft", "ises", "noisynn")
+PIPELINES: tuple[str, ...] = ("entrocraft", "ises", "gpoe", "diffusion", "landscape", "noisynn", "shaping", "choice")
 
 
 def _register_pipelines() -> None:

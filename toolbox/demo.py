@@ -13,14 +13,14 @@ from typing import Callable
 
 DEMOS: dict[str, str] = {
     "kernels": "toolbox.core.selfcheck",
-    "shaping": "toolbox.shaping.demo",
-    "choice": "toolbox.choice.demo",
-    "landscape": "toolbox.landscape.demo",
+    "entrocraft": "toolbox.entrocraft.demo",
+    "ises": "toolbox.ises.demo",
     "gpoe": "toolbox.gpoe.demo",
     "diffusion": "toolbox.diffusion.demo",
-    "ises": "toolbox.ises.demo",
+    "landscape": "toolbox.landscape.demo",
     "noisynn": "toolbox.noisynn.demo",
-    "entrocraft": "toolbox.entrocraft.demo",
+    "shaping": "toolbox.shaping.demo",
+    "choice": "toolbox.choice.demo",
 }
 
 
