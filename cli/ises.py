@@ -46,7 +46,8 @@ def play_ises(
         from toolbox.core.config import resolve
         from toolbox.core.device import resolve_device
         from toolbox.core.errors import UserInputError
-        from toolbox.ises.pipeline import PlayConfig, games_table, run_play
+        from toolbox.ises.games import make_game
+        from toolbox.ises.pipeline import PlayConfig, build_agent, games_table, run_play
 
         if game == "list":
             rows = games_table()
@@ -65,6 +66,10 @@ def play_ises(
         if assist or human:
             _interactive(session, cfg, assist)
             return
+        game_obj = make_game(cfg.game)  # bad specs fail before a run folder is created
+        build_agent(game_obj, cfg)
+        if cfg.secret:
+            game_obj.secret_index(cfg.secret)
         folder = run_dir(out, "play-ises")
         write_config(folder, cfg)
         session.info(f"play-ises run folder: {folder}  (device {dev}; the ISES engine runs on the CPU)")
@@ -181,13 +186,19 @@ def bench_ises(
     with guarded(session):
         from toolbox.core.config import resolve
         from toolbox.core.device import resolve_device
+        from toolbox.ises.agents import make_agent
         from toolbox.ises.bench import run_label
+        from toolbox.ises.games import make_game
         from toolbox.ises.pipeline import BenchIsesConfig, run_bench
 
         explicit = {"games": game, "agents": agent, "budgets_ms": budget_ms, "n_games": n_games,
                     "backend": backend, "workers": workers, "seed": seed}
         cfg = resolve(BenchIsesConfig(), config, set_, explicit)
         dev = resolve_device(device)
+        for spec in cfg.games:  # bad specs fail before a run folder is created
+            make_game(spec)
+        for spec in cfg.agents:
+            make_agent(spec, max(cfg.budgets_ms, default=0.0))
         folder = run_dir(out, "bench-ises")
         write_config(folder, cfg)
         session.info(f"bench-ises run folder: {folder}  (device {dev}; the ISES engine runs on the CPU)")
