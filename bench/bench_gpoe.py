@@ -8,12 +8,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from toolbox.core import native
 from toolbox.gpoe import fusion
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import best_of  # noqa: E402
 
 
 def numpy_float32(mean, var, prior_var, rule):
@@ -30,15 +35,6 @@ def numpy_float32(mean, var, prior_var, rule):
         s_t = s_t + (1 - s_b) / prior_var
     out_var = 1 / s_t
     return s_tm * out_var, out_var
-
-
-def best_of(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -68,7 +64,7 @@ def main() -> None:
             row["cpp_GBps"] = gbytes / row["cpp_s"]
         row["numpy_f32_s"] = best_of(lambda: numpy_float32(mean, var, np.float32(1.01), rule), args.repeats)
         if not args.skip_reference:
-            row["numpy_f64_reference_s"] = best_of(lambda: fusion.fuse_reference(mean, var, 1.01, rule), 1)
+            row["numpy_f64_reference_s"] = best_of(lambda: fusion.fuse_reference(mean, var, 1.01, rule), 1, warmup=0)
         rows.append(row)
         print("  " + "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
     cuda = cuda_rows(mean, var, args)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,15 +18,8 @@ import torch
 from toolbox.noisynn import entropy as E
 from toolbox.noisynn import kernels as K
 
-
-def best_of(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import best_of  # noqa: E402
 
 
 def main() -> None:

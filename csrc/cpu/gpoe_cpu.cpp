@@ -46,19 +46,7 @@ void fuse_block(const GpoeFuseArgs<T>& a, int64_t begin, int64_t count) {
   for (int64_t j = 0; j < count; ++j) {
     const int64_t n = begin + j;
     const GpoeSums sums{s.t[j], s.tm[j], s.b[j], s.b2[j]};
-    const double prior_var = a.prior_var[n * a.pv_stride];
-    const double prior_mean = a.prior_mean ? static_cast<double>(a.prior_mean[n * a.pm_stride]) : 0.0;
-    double mean, var;
-    const bool fallback = gpoe_finalize(sums, a.combine, prior_var, prior_mean, a.eps, mean, var);
-    a.out_mean[n] = static_cast<T>(mean);
-    a.out_var[n] = static_cast<T>(var);
-    if (a.out_fallback) a.out_fallback[n] = fallback;
-    if (a.out_stats) {
-      a.out_stats[n] = sums.t;
-      a.out_stats[a.points + n] = sums.tm;
-      a.out_stats[2 * a.points + n] = sums.b;
-      a.out_stats[3 * a.points + n] = sums.b2;
-    }
+    gpoe_write_point(a, n, sums);
   }
 }
 

@@ -125,6 +125,24 @@ TOOLBOX_GPOE_HD bool gpoe_finalize(const GpoeSums& s, int combine, double prior_
   return !ok;
 }
 
+// Finalise point n from its sums and write its outputs (mean, variance, fallback flag, optional sums).
+template <class T>
+TOOLBOX_GPOE_HD void gpoe_write_point(const GpoeFuseArgs<T>& a, int64_t n, const GpoeSums& sums) {
+  const double prior_var = a.prior_var[n * a.pv_stride];
+  const double prior_mean = a.prior_mean ? static_cast<double>(a.prior_mean[n * a.pm_stride]) : 0.0;
+  double mean, var;
+  const bool fallback = gpoe_finalize(sums, a.combine, prior_var, prior_mean, a.eps, mean, var);
+  a.out_mean[n] = static_cast<T>(mean);
+  a.out_var[n] = static_cast<T>(var);
+  if (a.out_fallback) a.out_fallback[n] = fallback;
+  if (a.out_stats) {
+    a.out_stats[n] = sums.t;
+    a.out_stats[a.points + n] = sums.tm;
+    a.out_stats[2 * a.points + n] = sums.b;
+    a.out_stats[3 * a.points + n] = sums.b2;
+  }
+}
+
 void gpoe_fuse_cpu(const GpoeFuseArgs<float>& args);
 void gpoe_fuse_cpu(const GpoeFuseArgs<double>& args);
 
