@@ -81,16 +81,32 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+# Run folders created by the current command: a bad input found after creating one removes it again if it holds
+# nothing but the configuration written there, so a typo leaves no empty folders behind.
+_created_run_dirs: list[Path] = []
+
+
+def _remove_unused_run_dirs() -> None:
+    import shutil
+
+    for folder in _created_run_dirs:
+        if folder.is_dir() and {p.name for p in folder.iterdir()} <= {"config.toml"}:
+            shutil.rmtree(folder, ignore_errors=True)
+    _created_run_dirs.clear()
+
+
 @contextlib.contextmanager
 def guarded(session: Session) -> Iterator[None]:
-    """Turn exceptions into the CLI's exit codes: UserInputError / ValueError from input -> 2, other -> 1."""
+    """Turn exceptions into the CLI's exit codes: UserInputError from input -> 2, anything else -> 1."""
     from toolbox.core.errors import UserInputError
 
+    _created_run_dirs.clear()
     try:
         yield
     except typer.Exit:
         raise
     except UserInputError as exc:
+        _remove_unused_run_dirs()
         if session.debug:
             raise
         session.console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
@@ -111,9 +127,13 @@ def run_dir(out: Path | None, prefix: str) -> Path:
     from toolbox.core.io import new_run_dir
 
     if out is None:
-        return new_run_dir(prefix)
+        folder = new_run_dir(prefix)
+        _created_run_dirs.append(folder)
+        return folder
     if out.exists() and not out.is_dir():
         raise UserInputError(f"--out {out} exists and is not a folder")
+    if not out.exists():
+        _created_run_dirs.append(out)
     out.mkdir(parents=True, exist_ok=True)
     return out
 

@@ -69,3 +69,15 @@ def test_console_script_json_stdout_is_clean(tmp_path):
     out = subprocess.run([exe, "doctor", "--json"], capture_output=True, text=True, cwd=tmp_path, check=True)
     assert "\x1b[" not in out.stdout
     json.loads(out.stdout)
+
+
+def test_bad_input_after_the_run_folder_was_made_leaves_no_empty_folder(tmp_path):
+    target = tmp_path / "new-run"
+    result = runner.invoke(app, ["sample-diffusion", "no-such-section", "--out", str(target)])
+    assert result.exit_code == 2
+    assert not target.exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "mine.txt").write_text("user data")
+    result = runner.invoke(app, ["sample-diffusion", "no-such-section", "--out", str(kept)])
+    assert result.exit_code == 2 and (kept / "mine.txt").read_text() == "user data"
