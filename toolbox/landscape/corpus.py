@@ -140,7 +140,8 @@ def _records_to_docs(records: list[dict], path: Path, text_field: str, date_fiel
     return docs
 
 
-def read_jsonl(path: Path, text_field="", date_field="", title_field="") -> list[Document]:
+def _json_lines(path: Path) -> list[dict]:
+    """The JSON objects of a JSONL file (blank lines skipped); a bad line is a user error naming it."""
     records = []
     for n, line in enumerate(_open_text(path).splitlines(), 1):
         if not line.strip():
@@ -152,24 +153,19 @@ def read_jsonl(path: Path, text_field="", date_field="", title_field="") -> list
         if not isinstance(record, dict):
             raise UserInputError(f"{path}:{n}: expected a JSON object per line")
         records.append(record)
-    return _records_to_docs(records, path, text_field, date_field, title_field)
+    return records
+
+
+def read_jsonl(path: Path, text_field="", date_field="", title_field="") -> list[Document]:
+    return _records_to_docs(_json_lines(path), path, text_field, date_field, title_field)
 
 
 def read_arxiv(path: Path, text_field="", date_field="", title_field="") -> list[Document]:
     """arXiv metadata JSONL (feed dumps with `published`, or the bulk metadata with `versions[0].created`)."""
-    records = []
-    for n, line in enumerate(_open_text(path).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserInputError(f"{path}:{n}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(r, dict):
-            raise UserInputError(f"{path}:{n}: expected a JSON object per line")
+    records = _json_lines(path)
+    for r in records:
         if "published" not in r and r.get("versions"):
             r["published"] = r["versions"][0].get("created")
-        records.append(r)
     return _records_to_docs(records, path, text_field or "abstract", date_field or _first_present(
         records, ("published", "update_date", "updated")), title_field or "title", id_prefix="arxiv-")
 
