@@ -42,8 +42,9 @@ def aggregate(groups: dict[str, list[Path]], out: Path) -> list[dict]:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(16, 4))
-    colors = {"none": "tab:red", "entrocraft": "tab:blue"}
+    colors = {"none": "tab:red", "entrocraft": "tab:blue", "entrocraft-release": "tab:purple"}
     table = []
+    band_drawn = False
     for name, dirs in groups.items():
         summaries = [json.loads((d / "summary.json").read_text()) for d in dirs]
         metrics = [_rows(d / "metrics.csv") for d in dirs]
@@ -52,9 +53,11 @@ def aggregate(groups: dict[str, list[Path]], out: Path) -> list[dict]:
             steps = [int(r["step"]) for r in m]
             axes[0].plot(steps, [float(r["entropy"]) for r in m], color=colors.get(name), alpha=0.8,
                          label=name if i == 0 else None)
-            if i == 0:
+            if i == 0 and not band_drawn:
+                band_drawn = True
                 axes[0].fill_between(steps, [float(r["h_low"]) for r in m], [float(r["h_high"]) for r in m],
-                                     color="tab:green", alpha=0.2, label="Entrocraft band" if name == "entrocraft" else None)
+                                     color="tab:green", alpha=0.2,
+                                     label="Entrocraft band")
         for ax, temp in zip(axes[1:], ("1.0", "0.6")):
             finals = []
             for e in evals:
