@@ -16,6 +16,7 @@ from toolbox.core.errors import UserInputError
 from toolbox.entrocraft.tasks import make_task
 from toolbox.entrocraft.trainer import (CONTROLS, RolloutRequest, TrainConfig, Trainer, _sample_shard,
                                         generate_rollouts, train)
+from tiny_hf import save_tiny_gpt2
 
 TINY = dict(sft_steps=10, sft_batch=32, steps=4, prompts_per_step=4, group_size=4, eval_prompts=4, eval_n=3,
             eval_every=2, ckpt_every=2, d_model=32, n_head=2, n_layer=1, minibatches=2)
@@ -188,24 +189,8 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, args):
     assert "Traceback" not in res.output
 
 
-def _tiny_hf_model(path, alphabet):
-    tokenizers = pytest.importorskip("tokenizers")
-    transformers = pytest.importorskip("transformers")
-    vocab = {"<pad>": 0, "<eos>": 1, "<bos>": 2, **{c: i + 3 for i, c in enumerate(alphabet)}}
-    tok = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="<pad>"))
-    tok.pre_tokenizer = tokenizers.pre_tokenizers.Split(tokenizers.Regex("."), "isolated")
-    tok.decoder = tokenizers.decoders.Fuse()
-    hf_tok = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>",
-                                                  bos_token="<bos>")
-    torch.manual_seed(0)
-    model = transformers.GPT2LMHeadModel(transformers.GPT2Config(vocab_size=len(vocab), n_positions=32, n_embd=32,
-                                                                 n_layer=1, n_head=2))
-    model.save_pretrained(path)
-    hf_tok.save_pretrained(path)
-
-
 def test_hf_model_from_local_folder(tmp_path):
-    _tiny_hf_model(tmp_path / "hf", make_task("countdown").alphabet)
+    save_tiny_gpt2(tmp_path / "hf", make_task("countdown").alphabet)
     cfg = tiny(model=str(tmp_path / "hf"), steps=2, sft_steps=5)
     summary = train(cfg, tmp_path / "run", seed=0, log=lambda _: None)
     assert summary["steps"] == 2 and np.isfinite(summary["entropy_final"])

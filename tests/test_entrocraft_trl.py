@@ -6,6 +6,7 @@ import torch
 
 from toolbox.entrocraft.control import BandSchedule
 from toolbox.entrocraft.trl_adapter import apply_entrocraft, loss_mask
+from tiny_hf import save_tiny_gpt2
 
 ADV = torch.tensor([1.2, -0.5, 0.0, -1.1, 0.7, 0.0, -0.2, 0.4])
 
@@ -46,23 +47,6 @@ def test_hook_respects_existing_tool_mask_and_seq_mean():
     assert out["tool_mask"][0].sum() == 0  # A > 0 rejected
 
 
-def _tiny_gpt2(path):
-    tokenizers = pytest.importorskip("tokenizers")
-    transformers = pytest.importorskip("transformers")
-    vocab = {"<pad>": 0, "<eos>": 1, "<bos>": 2, **{c: i + 3 for i, c in enumerate("abcd")}}
-    tok = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="<pad>"))
-    tok.pre_tokenizer = tokenizers.pre_tokenizers.Split(tokenizers.Regex("."), "isolated")
-    tok.decoder = tokenizers.decoders.Fuse()
-    hf_tok = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>",
-                                                  bos_token="<bos>")
-    torch.manual_seed(0)
-    cfg = transformers.GPT2Config(vocab_size=len(vocab), n_positions=32, n_embd=16, n_layer=1, n_head=2,
-                                  resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-                                  bos_token_id=2, eos_token_id=1, pad_token_id=0)
-    transformers.GPT2LMHeadModel(cfg).save_pretrained(path)
-    hf_tok.save_pretrained(path)
-
-
 def _count_a(completions, **kwargs):
     return [float(c.count("a")) for c in completions]
 
@@ -75,7 +59,8 @@ def test_trl_grpo_trainer_two_steps(tmp_path, band, mode):
 
     from toolbox.entrocraft.trl_adapter import EntrocraftGRPOTrainer
 
-    _tiny_gpt2(tmp_path / "m")
+    save_tiny_gpt2(tmp_path / "m", "abcd", n_embd=16, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+                   bos_token_id=2, eos_token_id=1, pad_token_id=0)
     data = datasets.Dataset.from_list([{"prompt": p} for p in ["ab", "cd", "ba", "dc", "aa", "bb", "cc", "dd"]])
     args = GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=8, num_generations=4,
                       max_completion_length=6, max_steps=2, learning_rate=1e-3, logging_steps=1, report_to="none",
