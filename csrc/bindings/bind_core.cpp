@@ -8,11 +8,7 @@
 #include "toolbox/philox.h"
 
 #if defined(TOOLBOX_WITH_CUDA)
-#include "toolbox/cuda_utils.h"
-namespace toolbox {
-void philox_uniform_cuda(uint64_t seed, uint32_t stream, uint64_t a0, uint64_t b, int64_t n, uintptr_t out,
-                         uintptr_t cuda_stream);
-}
+#include <cuda_runtime.h>
 #endif
 
 namespace py = pybind11;

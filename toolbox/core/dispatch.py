@@ -13,8 +13,9 @@ from toolbox.core import native
 
 _TORCH_TO_CODE = {"float32": 0, "bfloat16": 1}
 
-# TOOLBOX_KERNELS=reference forces the pure references everywhere (for debugging and A/B checks).
+
 def use_native() -> bool:
+    """False when TOOLBOX_KERNELS=reference forces the pure references everywhere (debugging, A/B checks)."""
     return os.environ.get("TOOLBOX_KERNELS", "native") != "reference" and native.available()
 
 

@@ -74,3 +74,11 @@ TOOLBOX_HD void philox_normal4(uint64_t seed, uint32_t stream, uint64_t a, uint6
 }
 
 }  // namespace toolbox
+
+#if defined(TOOLBOX_WITH_CUDA)
+namespace toolbox {
+// CUDA twin of the CPU uniform stream: out[4i + k] = uniform k of counter (a0 + i, b), on a float64 device buffer.
+void philox_uniform_cuda(uint64_t seed, uint32_t stream, uint64_t a0, uint64_t b, int64_t n, uintptr_t out,
+                         uintptr_t cuda_stream);
+}  // namespace toolbox
+#endif
