@@ -6,7 +6,8 @@
   threads, against the numpy reference (measured on a slice and scaled, it is ~100x slower).
 - wordle: depth-1 ISES over all 2,315 answers (all guesses allowed), serial and on the process executor.
 - mastermind: ISES over all 1,296 Mastermind secrets with the native engine and with TOOLBOX_KERNELS=reference.
-- optimal: the branch-and-bound solver on Mastermind (first guess 1123), Bulls and Cows and Wordle (SALET first).
+- optimal: the branch-and-bound solver, exact with the symmetry reduction on Mastermind (first guess 1123) and
+  Bulls and Cows (0123), beam 8 on Wordle (SALET first); then exact with and without symmetry on Mastermind 4x5.
 The doddle comparison runs doddle in its own virtual environment (it needs numpy < 2): see docs/ises.md.
 """
 from __future__ import annotations
@@ -92,17 +93,31 @@ def bench_optimal(beam: int | None) -> list[dict]:
     from toolbox.core import native
     from toolbox.ises.games import make_game
 
+    def solver(game, width, symmetric=True):
+        codes, colors = (game.code_symmetry or (None, 0)) if symmetric else (None, 0)
+        return native.module().IsesOptimalSolver(game.table, game.n_outcomes, game.win, game.secret_action, width,
+                                                 codes, colors)
+
     rows = []
-    for spec, first, reference, default_beam in (("mastermind", "1123", 5625, 60), ("wordle", "SALET", 7920, 8),
-                                                 ("bulls-cows", "0123", 26274, 4)):
+    for spec, first, reference, default_beam in (("mastermind", "1123", 5625, 0), ("wordle", "SALET", 7920, 8),
+                                                 ("bulls-cows", "0123", 26274, 0)):
         width = default_beam if beam is None else beam
         game = make_game(spec)
-        solver = native.module().IsesOptimalSolver(game.table, game.n_outcomes, game.win, game.secret_action, width)
+        s = solver(game, width)
         cand = np.arange(game.n_secrets, dtype=np.int32)
-        seconds, total = timed(lambda: solver.solve(cand, game.action_index(first)))
-        rows.append({"bench": f"optimal {spec} first {first}", "impl": f"C++ B&B beam {width or 'all'}",
-                     "seconds": seconds, "total": int(total), "mean": total / game.n_secrets,
-                     "reference": reference, "nodes": solver.nodes})
+        seconds, total = timed(lambda: s.solve(cand, game.action_index(first), np.zeros(0, np.int32)))
+        rows.append({"bench": f"optimal {spec} first {first}", "impl": f"C++ B&B {'beam %d' % width if width else 'exact'}"
+                     f"{' + symmetry' if game.code_symmetry else ''}", "seconds": seconds, "total": int(total),
+                     "mean": total / game.n_secrets, "reference": reference, "nodes": s.nodes})
+        print(rows[-1], flush=True)
+    # the symmetry reduction against the same exact search without it, on a game both finish
+    game = make_game("mastermind:pegs=4,colors=5")
+    cand = np.arange(game.n_secrets, dtype=np.int32)
+    for symmetric in (False, True):
+        s = solver(game, 0, symmetric)
+        seconds, total = timed(lambda: s.solve(cand, game.action_index("1123"), np.zeros(0, np.int32)))
+        rows.append({"bench": "optimal mastermind 4x5 first 1123", "seconds": seconds, "total": int(total),
+                     "impl": "C++ B&B exact" + (" + symmetry" if symmetric else ""), "nodes": s.nodes})
         print(rows[-1], flush=True)
     return rows
 
@@ -111,8 +126,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json")
     parser.add_argument("--parts", default="table,wordle,mastermind,optimal")
-    parser.add_argument("--beam", type=int, default=None, help="solver beam for all games (default: 60 Mastermind, "
-                        "8 Wordle, 4 Bulls and Cows)")
+    parser.add_argument("--beam", type=int, default=None, help="solver beam for all games (default: exact for "
+                        "Mastermind and Bulls and Cows, 8 for Wordle)")
     args = parser.parse_args()
     parts = {"table": bench_table, "wordle": bench_wordle, "mastermind": bench_mastermind,
              "optimal": lambda: bench_optimal(args.beam)}

@@ -68,6 +68,48 @@ def test_optimal_solver_matches_python_oracle(spec):
 
 
 @needs_native
+@pytest.mark.parametrize("spec", ["mastermind:pegs=3,colors=3", "mastermind:pegs=2,colors=5",
+                                  "bulls-cows:digits=3,symbols=5", "bulls-cows:digits=2,symbols=6"])
+def test_symmetry_reduction_is_exact(spec):
+    # one guess per orbit of the position/colour permutations fixing the history (Ville 2013): the values of the
+    # whole game and of every information set after one and two guesses equal the Python oracle's
+    game = make_game(spec)
+    codes, colors = game.code_symmetry
+    solver = native.module().IsesOptimalSolver(game.table, game.n_outcomes, game.win, game.secret_action, 0,
+                                               codes, colors)
+    plain = native.module().IsesOptimalSolver(game.table, game.n_outcomes, game.win, game.secret_action, 0)
+    every = np.arange(game.n_secrets, dtype=np.int32)
+    assert solver.solve(every, history=np.zeros(0, np.int32)) == plain.solve(every) == \
+        optimal_total_reference(game, every)
+    assert solver.nodes <= plain.nodes  # and it searched no more
+    gen = np.random.default_rng(0)
+    for first in gen.choice(game.n_actions, 3, replace=False):
+        row = game.table[first]
+        for o in np.unique(row):
+            cand = every[row == o]
+            assert solver.solve(cand, history=np.array([first], np.int32)) == plain.solve(cand)
+            second = int(gen.integers(game.n_actions))
+            for o2 in np.unique(game.table[second, cand]):
+                sub = cand[game.table[second, cand] == o2]
+                assert solver.solve(sub, history=np.array([first, second], np.int32)) == \
+                    optimal_total_reference(game, sub)
+    # an agent playing the solver's moves (history passed along) realises the optimum
+    assert totals(game, Optimal())[0] == optimal_total_reference(game, every)
+
+
+@needs_native
+def test_symmetry_leaves_one_first_guess_per_code_pattern():
+    # Mastermind 4x6 has five first guesses up to symmetry (1111, 1112, 1122, 1123, 1234); Bulls and Cows one
+    game = make_game("mastermind:pegs=4,colors=4")
+    codes, colors = game.code_symmetry
+    solver = native.module().IsesOptimalSolver(game.table, game.n_outcomes, game.win, game.secret_action, 0,
+                                               codes, colors)
+    every = np.arange(game.n_secrets, dtype=np.int32)
+    assert solver.solve(every, history=np.zeros(0, np.int32)) == \
+        min(solver.solve(every, game.action_index(c)) for c in ("1111", "1112", "1122", "1123", "1234"))
+
+
+@needs_native
 def test_optimal_number_guessing_closed_form():
     # the optimal strategy is a balanced binary search tree: n = 2^k - 1 costs sum_d d 2^(d-1)
     for k in (4, 5, 6):

@@ -129,6 +129,15 @@ def test_bindings_reject_bad_inputs():
         core.ises_wordle_table(np.zeros((2, 5), np.uint8), np.zeros((2, 4), np.uint8))
     with pytest.raises(ValueError, match="secret_action"):
         core.IsesOptimalSolver(table, 3, 2, np.zeros(4, np.int32), 0)
+    square = np.zeros((4, 4), np.uint8)
+    with pytest.raises(ValueError, match="one code per action"):
+        core.IsesOptimalSolver(square, 3, 2, np.arange(4, dtype=np.int32), 0, np.zeros((3, 2), np.uint8), 2)
+    with pytest.raises(ValueError, match="distinct"):
+        core.IsesOptimalSolver(square, 3, 2, np.arange(4, dtype=np.int32), 0, np.zeros((4, 2), np.uint8), 2)
+    with pytest.raises(ValueError, match="identity"):
+        core.IsesOptimalSolver(square, 3, 2, np.zeros(4, np.int32), 0, np.eye(4, 2, dtype=np.uint8), 2)
+    with pytest.raises(ValueError, match="history"):
+        core.IsesOptimalSolver(square, 3, 2, np.arange(4, dtype=np.int32)).solve(good, history=np.array([9], np.int32))
     # empty information sets and empty action lists are fine
     g, b, c = core.ises_partition_scores(table, np.zeros(0, np.int32), good, 3, None)
     assert (g == 0).all() and (b == 0).all()

