@@ -228,7 +228,7 @@ class CodeSymmetry {
     }
     const int64_t n_actions = static_cast<int64_t>(index_.size() ? n_codes_ : 0);
     std::vector<char> keep(n_actions);
-    parallel_for(n_actions, 512, [&](int64_t begin, int64_t end) {
+    parallel_for(n_actions, 4096, [&](int64_t begin, int64_t end) {
       std::vector<uint8_t> image(pegs_);
       std::vector<int16_t> relabel(colors_);
       for (int64_t a = begin; a < end; ++a) {
@@ -281,9 +281,12 @@ struct IsesOptimalSolver::Impl {
   const int32_t* secret_action;
   int beam;
   std::unique_ptr<CodeSymmetry> symmetry;
-  std::vector<int64_t> level_capacity;  // K^(d-1), K = n_outcomes - 1 non-winning classes per guess
+  int branching = 1;                    // K: the most non-winning classes one guess can make
+  std::vector<int64_t> level_capacity;  // K^(d-1)
   std::vector<double> c_log2_c;         // c log2 c for c = 0..n_secrets
   std::vector<int64_t> lower_bounds;    // fill(m, 0) for m = 0..n_secrets
+  static constexpr int64_t kSmallSet = 255;  // sets up to this size (uint8 counts) go through the transposed table
+  std::vector<uint8_t> transposed;      // [secrets, actions]
   std::unordered_map<std::vector<int32_t>, MemoEntry, VecHash> memo;
   int64_t nodes = 0;
 
@@ -291,13 +294,32 @@ struct IsesOptimalSolver::Impl {
        const int32_t* secret_action_, int beam_)
       : table(table_), n_actions(n_actions_), n_secrets(n_secrets_), n_outcomes(n_outcomes_), win(win_),
         secret_action(secret_action_), beam(beam_), c_log2_c(n_secrets_ + 1, 0.0) {
-    const int64_t k = std::max(1, n_outcomes - 1);
-    for (int64_t cap = 1;; cap = cap > n_secrets / k ? n_secrets : cap * k) {
+    // K: the most non-winning outcomes any action produces (at most n_outcomes - 1; 13 of 24 in Mastermind)
+    std::vector<int> distinct(n_actions);
+    parallel_for(n_actions, 64, [&](int64_t begin, int64_t end) {
+      for (int64_t a = begin; a < end; ++a) {
+        uint64_t seen[4] = {0, 0, 0, 0};
+        for (int64_t s = 0; s < n_secrets; ++s) {
+          const uint8_t o = table[a * n_secrets + s];
+          seen[o >> 6] |= uint64_t{1} << (o & 63);
+        }
+        seen[win >> 6] &= ~(uint64_t{1} << (win & 63));
+        for (uint64_t w : seen) distinct[a] += __builtin_popcountll(w);
+      }
+    });
+    branching = std::max(1, *std::max_element(distinct.begin(), distinct.end()));
+    const int64_t k = branching;
+    for (int64_t cap = 1, covered = 0; covered < n_secrets; cap = cap > n_secrets / k ? n_secrets : cap * k) {
       level_capacity.push_back(cap);
-      if (cap >= n_secrets) break;
+      covered += cap;
     }
     for (int64_t c = 2; c <= n_secrets; ++c) c_log2_c[c] = c * std::log2(static_cast<double>(c));
     for (int64_t m = 0; m <= n_secrets; ++m) lower_bounds.push_back(fill(m, 0));
+    transposed.resize(n_actions * n_secrets);
+    parallel_for(n_secrets, 64, [&](int64_t begin, int64_t end) {
+      for (int64_t s = begin; s < end; ++s)
+        for (int64_t a = 0; a < n_actions; ++a) transposed[s * n_actions + a] = table[a * n_secrets + s];
+    });
   }
 
   // Lower bound on the guesses to find m secrets when the levels of the strategy tree hold at most `capacity`
@@ -312,6 +334,8 @@ struct IsesOptimalSolver::Impl {
     return total + m * depth;
   }
   int64_t lower_bound(int64_t m) const { return lower_bounds[m]; }
+  // Actions per thread when scoring a set of n secrets: ~2^18 table reads, so small sets stay on one thread.
+  static int64_t chunk(int64_t n) { return std::max<int64_t>(64, (int64_t{1} << 18) / std::max<int64_t>(1, n)); }
   // A first guess outside the information set finds nobody: T >= m + (levels K, K^2, ... below it).
   int64_t outside_bound(int64_t m) const { return m + fill(m, 1); }
 
@@ -329,67 +353,125 @@ struct IsesOptimalSolver::Impl {
     int32_t action;
   };
 
-  // The options among `actions` for `cand`, ordered by lower bound (then larger E[dH]), truncated to the beam.
-  // Actions that induce the same partition (same classes, same winning secret) lead to the same subproblems, so
-  // only the first of them is kept; this is exact.
-  std::vector<Option> options(const std::vector<int32_t>& cand, const std::vector<int32_t>& actions) const {
+  // Every action of `actions` scored on `cand`: its lower bound n + sum_o LB(|I_o|) and E[dH] (unordered).
+  // An action that learns nothing and cannot win gets bound -1.
+  std::vector<Option> score(const std::vector<int32_t>& cand, const std::vector<int32_t>& actions) const {
     const int64_t n = static_cast<int64_t>(cand.size()), m = static_cast<int64_t>(actions.size());
-    std::vector<char> in_cand(n_actions, 0);
-    for (int32_t s : cand) in_cand[secret_action[s]] = 1;
+    const double log2_n = std::log2(static_cast<double>(n));
     std::vector<Option> found(m);
-    std::vector<uint64_t> signature(m);
-    parallel_for(m, std::max<int64_t>(64, 32768 / std::max<int64_t>(1, n)), [&](int64_t begin, int64_t end) {
-      std::vector<int64_t> count(n_outcomes);
-      std::vector<int> relabel(n_outcomes);
+    const auto finish = [&](int64_t i, const int32_t* count, const uint8_t* touched, int classes) {
+      int64_t bound = n, biggest = 0;
+      double sum = 0.0;
+      bool wins = false;
+      for (int k = 0; k < classes; ++k) {
+        const uint8_t o = touched[k];
+        biggest = std::max<int64_t>(biggest, count[o]);
+        sum += c_log2_c[count[o]];
+        if (o != win) bound += lower_bounds[count[o]];
+        else wins = true;
+      }
+      const bool useless = biggest == n && !wins;
+      found[i] = {useless ? -1 : bound, log2_n - sum / n, actions[i]};
+    };
+    if (n <= kSmallSet) {  // column-wise through the transposed table: n contiguous reads instead of n cache misses
+      parallel_for(m, std::max<int64_t>(256, chunk(n)), [&](int64_t begin, int64_t end) {
+        std::vector<uint8_t> counts((end - begin) * n_outcomes, 0);
+        for (int32_t s : cand) {
+          const uint8_t* column = transposed.data() + static_cast<int64_t>(s) * n_actions;
+          for (int64_t i = begin; i < end; ++i) ++counts[(i - begin) * n_outcomes + column[actions[i]]];
+        }
+        int32_t count[256];
+        uint8_t touched[256];
+        for (int64_t i = begin; i < end; ++i) {
+          const uint8_t* c = counts.data() + (i - begin) * n_outcomes;
+          int classes = 0;
+          for (int o = 0; o < n_outcomes; ++o)
+            if (c[o]) {
+              count[o] = c[o];
+              touched[classes++] = static_cast<uint8_t>(o);
+            }
+          finish(i, count, touched, classes);
+        }
+      });
+      return found;
+    }
+    parallel_for(m, chunk(n), [&](int64_t begin, int64_t end) {
+      int32_t count[256] = {};
+      uint8_t touched[256];
       for (int64_t i = begin; i < end; ++i) {
         const int32_t a = actions[i];
         const uint8_t* row = table + static_cast<int64_t>(a) * n_secrets;
-        std::fill(count.begin(), count.end(), 0);
-        std::fill(relabel.begin(), relabel.end(), -1);
-        uint64_t h = 1469598103934665603ull;
-        int next = 0;
+        int classes = 0;
         for (int32_t s : cand) {
           const uint8_t o = row[s];
-          ++count[o];
-          if (relabel[o] < 0) relabel[o] = o == win ? 255 : next++;
-          h = (h ^ static_cast<uint64_t>(relabel[o])) * 1099511628211ull;
+          if (!count[o]++) touched[classes++] = o;
         }
-        int64_t bound = n, biggest = 0;
-        double sum = 0.0;
-        for (int o = 0; o < n_outcomes; ++o) {
-          if (!count[o]) continue;
-          biggest = std::max(biggest, count[o]);
-          sum += c_log2_c[count[o]];
-          if (o != win) bound += lower_bound(count[o]);
-        }
-        const bool useless = biggest == n && !in_cand[a];  // learns nothing and cannot win
-        found[i] = {useless ? -1 : bound, std::log2(static_cast<double>(n)) - sum / n, a};
-        signature[i] = h;
+        finish(i, count, touched, classes);
+        for (int k = 0; k < classes; ++k) count[touched[k]] = 0;
       }
     });
-    std::vector<Option> out;
-    std::unordered_map<uint64_t, int32_t> seen;
-    for (int64_t i = 0; i < m; ++i) {
-      if (found[i].bound < 0) continue;
-      auto it = seen.find(signature[i]);
-      if (it != seen.end() && same_partition(cand, it->second, found[i].action)) continue;
-      if (it == seen.end()) seen.emplace(signature[i], found[i].action);
-      out.push_back(found[i]);
-    }
+    return found;
+  }
+
+  // The options worth searching, ordered by lower bound (then larger E[dH], then index): in exact search those
+  // with a bound below `below`; with a beam, the beam best by bound and the beam best by E[dH] among actions with
+  // distinct partitions.
+  std::vector<Option> rank(const std::vector<int32_t>& cand, std::vector<Option> found, int64_t below) const {
+    found.erase(std::remove_if(found.begin(), found.end(),
+                               [&](const Option& o) { return o.bound < 0 || (!beam && o.bound >= below); }),
+                found.end());
     const auto by_bound = [](const Option& x, const Option& y) {
       if (x.bound != y.bound) return x.bound < y.bound;
       if (x.gain != y.gain) return x.gain > y.gain;
       return x.action < y.action;
     };
-    if (beam > 0 && static_cast<int64_t>(out.size()) > beam) {  // the beam best by bound and the beam best by E[dH]
-      std::sort(out.begin(), out.end(), [](const Option& x, const Option& y) {
-        return x.gain != y.gain ? x.gain > y.gain : x.action < y.action;
-      });
-      std::partial_sort(out.begin() + beam, out.begin() + std::min<int64_t>(2 * beam, out.size()), out.end(), by_bound);
-      out.resize(std::min<int64_t>(2 * beam, out.size()));
+    if (beam > 0) {
+      std::sort(found.begin(), found.end(), [](const Option& x, const Option& y) { return x.action < y.action; });
+      PartitionSet seen;
+      std::vector<Option> distinct;
+      for (const Option& o : found)
+        if (seen.insert(*this, cand, o.action)) distinct.push_back(o);
+      found = std::move(distinct);
+      if (static_cast<int64_t>(found.size()) > beam) {
+        std::sort(found.begin(), found.end(), [](const Option& x, const Option& y) {
+          return x.gain != y.gain ? x.gain > y.gain : x.action < y.action;
+        });
+        const int64_t keep = std::min<int64_t>(2 * beam, found.size());
+        std::partial_sort(found.begin() + beam, found.begin() + keep, found.end(), by_bound);
+        found.resize(keep);
+      }
     }
-    std::sort(out.begin(), out.end(), by_bound);
-    return out;
+    std::sort(found.begin(), found.end(), by_bound);
+    return found;
+  }
+
+  // Actions that split `cand` into the same classes with the same winning secret lead to the same subproblems:
+  // only the first of them needs searching (exact).
+  struct PartitionSet {
+    std::unordered_multimap<uint64_t, int32_t> seen;
+    // False if an action with the same partition was inserted before.
+    bool insert(const Impl& impl, const std::vector<int32_t>& cand, int32_t action) {
+      const uint64_t h = impl.signature(cand, action);
+      const auto range = seen.equal_range(h);
+      for (auto it = range.first; it != range.second; ++it)
+        if (impl.same_partition(cand, it->second, action)) return false;
+      seen.emplace(h, action);
+      return true;
+    }
+  };
+
+  uint64_t signature(const std::vector<int32_t>& cand, int32_t action) const {
+    int relabel[256];
+    std::fill_n(relabel, n_outcomes, -1);
+    const uint8_t* row = table + static_cast<int64_t>(action) * n_secrets;
+    uint64_t h = 1469598103934665603ull;
+    int next = 0;
+    for (int32_t s : cand) {
+      const uint8_t o = row[s];
+      if (relabel[o] < 0) relabel[o] = o == win ? 255 : next++;
+      h = (h ^ static_cast<uint64_t>(relabel[o])) * 1099511628211ull;
+    }
+    return h;
   }
 
   // Whether actions a and b split `cand` into the same classes with the same winning secret.
@@ -433,16 +515,18 @@ struct IsesOptimalSolver::Impl {
       next.push_back(action);
     }
     std::vector<int64_t> floor(parts.size());
+    std::vector<std::vector<Option>> scores(parts.size());
     int64_t total = static_cast<int64_t>(cand.size()), rest = 0;
     for (size_t i = 0; i < parts.size(); ++i) {
-      if (static_cast<int64_t>(parts[i].size()) > n_outcomes) raise_bound(parts[i], history ? &next : nullptr);
+      if (static_cast<int64_t>(parts[i].size()) > branching + 1 && !memo.count(parts[i]))
+        scores[i] = raise_bound(parts[i], history ? &next : nullptr);
       rest += floor[i] = known_bound(parts[i]);
       if (total + rest >= bound) return bound;
     }
     for (size_t i = 0; i < parts.size(); ++i) {
       rest -= floor[i];
       if (total + rest + floor[i] >= bound) return bound;
-      total += solve(parts[i], bound - total - rest, history ? &next : nullptr);
+      total += solve(parts[i], bound - total - rest, history ? &next : nullptr, std::move(scores[i]));
       if (total + rest >= bound) return bound;
     }
     return total;
@@ -464,36 +548,25 @@ struct IsesOptimalSolver::Impl {
     return actions;
   }
 
-  // Records the one-step lower bound of a large subproblem (the least bound of its options) before anything is
-  // searched, so that a poor action is cut before its first class is solved (Ville's dynamic lower bound).
-  void raise_bound(const std::vector<int32_t>& part, const std::vector<int32_t>* history) {
-    if (memo.count(part)) return;
-    const std::vector<int32_t> actions = actions_for(part, history, true, true);
-    const int64_t n = static_cast<int64_t>(part.size()), m = static_cast<int64_t>(actions.size());
-    std::vector<int64_t> bounds(m, std::numeric_limits<int64_t>::max());
-    parallel_for(m, std::max<int64_t>(64, 32768 / n), [&](int64_t begin, int64_t end) {
-      std::vector<int64_t> count(n_outcomes);
-      for (int64_t i = begin; i < end; ++i) {
-        const uint8_t* row = table + static_cast<int64_t>(actions[i]) * n_secrets;
-        std::fill(count.begin(), count.end(), 0);
-        for (int32_t s : part) ++count[row[s]];
-        int64_t bound = n, biggest = 0;
-        for (int o = 0; o < n_outcomes; ++o) {
-          biggest = std::max(biggest, count[o]);
-          if (o != win) bound += lower_bounds[count[o]];
-        }
-        if (biggest < n || count[win]) bounds[i] = bound;  // an action that learns nothing does not count
-      }
-    });
-    const auto least = std::min_element(bounds.begin(), bounds.end());
-    if (least != bounds.end() && *least < std::numeric_limits<int64_t>::max()) memo[part] = {*least, false, -1};
+  // Scores a large subproblem's options and records its one-step lower bound (the least bound of its options)
+  // before anything is searched, so that a poor action is cut before its first class is solved (Ville's dynamic
+  // lower bound). The scores are kept for the search of that subproblem.
+  std::vector<Option> raise_bound(const std::vector<int32_t>& part, const std::vector<int32_t>* history) {
+    std::vector<Option> found = score(part, actions_for(part, history, true, true));
+    int64_t least = std::numeric_limits<int64_t>::max();
+    for (const Option& o : found)
+      if (o.bound >= 0) least = std::min(least, o.bound);
+    if (least < std::numeric_limits<int64_t>::max()) memo[part] = {least, false, -1};
+    return found;
   }
 
-  // Plays the options in order of their bounds while they can beat `best`.
+  // Plays the options in order of their bounds while they can beat `best`, each partition once.
   void search(const std::vector<int32_t>& cand, const std::vector<Option>& opts, const std::vector<int32_t>* history,
               int64_t& best, int32_t& best_action) {
+    PartitionSet tried;
     for (const Option& opt : opts) {
       if (opt.bound >= best) break;
+      if (!beam && !tried.insert(*this, cand, opt.action)) continue;
       const int64_t v = after(cand, opt.action, best, history);
       if (v < best) {
         best = v;
@@ -504,8 +577,10 @@ struct IsesOptimalSolver::Impl {
 
   // min over strategies of T(cand) if it is < bound, otherwise a value >= bound. Small sets try the candidates'
   // own guesses first (cheap to score): a guess outside the set costs at least 2n there, which they often beat.
-  // The other actions are tried one per symmetry orbit when the history is known.
-  int64_t solve(const std::vector<int32_t>& cand, int64_t bound, const std::vector<int32_t>* history) {
+  // The other actions are tried one per symmetry orbit when the history is known. `scores`: the options of
+  // `cand` when already scored.
+  int64_t solve(const std::vector<int32_t>& cand, int64_t bound, const std::vector<int32_t>* history,
+                std::vector<Option> scores = {}) {
     const int64_t n = static_cast<int64_t>(cand.size());
     if (n == 1) return 1;
     if (n == 2) return 3;
@@ -514,10 +589,13 @@ struct IsesOptimalSolver::Impl {
     ++nodes;
     int64_t best = bound;
     int32_t best_action = -1;
-    const bool small = n <= n_outcomes;
-    if (small) search(cand, options(cand, actions_for(cand, history, true, false)), history, best, best_action);
-    if (!small || best > outside_bound(n))
-      search(cand, options(cand, actions_for(cand, history, !small, true)), history, best, best_action);
+    const bool small = n <= branching + 1;
+    if (small) search(cand, rank(cand, score(cand, actions_for(cand, history, true, false)), best), history, best,
+                      best_action);
+    if (!small || best > outside_bound(n)) {
+      if (scores.empty()) scores = score(cand, actions_for(cand, history, !small, true));
+      search(cand, rank(cand, std::move(scores), best), history, best, best_action);
+    }
     if (best_action >= 0)
       memo[cand] = {best, true, best_action};
     else
