@@ -199,7 +199,7 @@ class CodeSymmetry {
     std::string cache_key(reinterpret_cast<const char*>(cls.data()), cls.size());
     cache_key.append(reinterpret_cast<const char*>(history.data()), history.size() * sizeof(int32_t));
     if (const auto it = cache_.find(cache_key); it != cache_.end()) return it->second;
-    if (cache_.size() >= 1 << 14) cache_.clear();
+    if (cache_.size() >= 4096) cache_.clear();  // at most ~80 MB
     std::vector<uint8_t> zero, free;  // colours of each exchangeable class, ascending
     for (int c = 0; c < colors_; ++c) {
       if (cls[c] == kZero) zero.push_back(static_cast<uint8_t>(c));
