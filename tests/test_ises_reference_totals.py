@@ -48,7 +48,8 @@ def test_mastermind_optimal_5625_proven():
 
 @pytest.mark.slow
 def test_bulls_and_cows_optimal_26274():
-    # Tanaka 1996: 26274 / 5040 = 5.2131 (every first guess is equivalent under digit/position permutations)
+    # Tanaka 1996: 26274 / 5040 = 5.2131 (every first guess is equivalent under digit/position permutations);
+    # about 13 minutes and 1.4 GB on one core
     assert optimal_total("bulls-cows", "0123") == 26274
 
 
