@@ -118,3 +118,10 @@ def test_play_ises_optimal_all_secrets(tmp_path):
         pytest.skip("native extension not built")
     doc = run_json(["play-ises", "number:n=15", "--all", "--agent", "optimal", "--out", str(tmp_path)])
     assert doc["total_actions"] == 1 + 2 * 2 + 3 * 4 + 4 * 8  # a balanced binary search tree: 49
+
+
+def test_demo_entry_reaches_the_three_mastermind_anchors(tmp_path):
+    doc = run_json(["demo", "--only", "ises", "--out", str(tmp_path), "--device", "cpu"])
+    entry = doc["pipelines"][0]
+    assert entry["status"] == "ok"
+    assert (entry["ises_total"], entry["minimax_total"], entry["optimal_total"]) == (5722, 5801, 5625)
