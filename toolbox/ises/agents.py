@@ -220,7 +220,8 @@ class RandomConsistent:
 
 class Optimal:
     """Minimum expected number of guesses (exact branch and bound in C++; `beam` > 0 restricts every node to its
-    most promising actions). Guess games only, and only the native engine runs it at game scale."""
+    most promising actions). Guess games only, and only the native engine runs it at game scale. Code games
+    (`Game.code_symmetry`) get the exact symmetry reduction, for which the history is passed along."""
 
     name = "optimal"
     deterministic = True
