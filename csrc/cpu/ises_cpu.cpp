@@ -226,7 +226,7 @@ class CodeSymmetry {
       }
       if (ok) group.push_back({&rho, std::move(pi)});
     }
-    const int64_t n_actions = static_cast<int64_t>(index_.size() ? n_codes_ : 0);
+    const int64_t n_actions = n_codes_;
     std::vector<char> keep(n_actions);
     parallel_for(n_actions, 4096, [&](int64_t begin, int64_t end) {
       std::vector<uint8_t> image(pegs_);
@@ -307,7 +307,7 @@ struct IsesOptimalSolver::Impl {
         for (uint64_t w : seen) distinct[a] += __builtin_popcountll(w);
       }
     });
-    branching = std::max(1, *std::max_element(distinct.begin(), distinct.end()));
+    for (int d : distinct) branching = std::max(branching, d);
     const int64_t k = branching;
     for (int64_t cap = 1, covered = 0; covered < n_secrets; cap = cap > n_secrets / k ? n_secrets : cap * k) {
       level_capacity.push_back(cap);
