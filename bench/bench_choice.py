@@ -11,7 +11,6 @@ each with its total variation to the exact posterior at the same number of likel
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 
@@ -22,6 +21,7 @@ from toolbox.choice.model import ChoiceProblem, Observation, posterior, unit_dir
 from toolbox.choice.scenarios import builtin
 from toolbox.core import native
 from toolbox.core.executor import map_tasks
+from toolbox.core.io import write_json
 from toolbox.core.rng import numpy_generator
 
 
@@ -132,8 +132,7 @@ def main():
     for r in rows:
         print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()))
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=2)
+        write_json(args.json, rows)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ reference. Usage: python bench/bench_diffusion.py [--particles N] [--steps K] [-
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 
 from toolbox.core import native
+from toolbox.core.io import write_json
 from toolbox.diffusion.densities import GaussianMixture
 from toolbox.diffusion.sampler import simulate
 
@@ -92,8 +92,7 @@ def main():
     for name, sec in rows:
         print(f"{name:40s} {sec:9.3f} {work / sec:18.3e}")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump([{"impl": a, "seconds": b, "particle_steps_per_s": work / b} for a, b in rows], fh, indent=2)
+        write_json(args.json, [{"impl": a, "seconds": b, "particle_steps_per_s": work / b} for a, b in rows])
 
 
 if __name__ == "__main__":

@@ -8,12 +8,12 @@ is its share of a training step (it must be negligible next to the fused entropy
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import torch
 
 from toolbox.core import native
+from toolbox.core.io import write_json
 from toolbox.entrocraft.epilogue import rejection_epilogue, rejection_epilogue_reference
 
 
@@ -83,8 +83,7 @@ def main():
     for r in rows:
         print(f"{r['aggregation']:<12} {r['path']:<16} {r['ms']:>9.2f} {r['GB_per_s']:>7.2f}")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"tokens": args.tokens, "seqs": args.seqs, "rows": rows}, fh, indent=2)
+        write_json(args.json, {"tokens": args.tokens, "seqs": args.seqs, "rows": rows})
 
 
 if __name__ == "__main__":

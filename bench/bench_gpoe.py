@@ -6,7 +6,6 @@ numpy float32 version, the float64 numpy reference; on a GPU the CUDA kernel aga
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from toolbox.core import native
+from toolbox.core.io import write_json
 from toolbox.gpoe import fusion
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -70,8 +70,7 @@ def main() -> None:
     cuda = cuda_rows(mean, var, args)
     anchor = vanguard_rows(args.vanguard_points)
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"experts": m, "points": n, "cpu": rows, "cuda": cuda, "vanguard": anchor}, fh, indent=2)
+        write_json(args.json, {"experts": m, "points": n, "cpu": rows, "cuda": cuda, "vanguard": anchor})
 
 
 def cuda_rows(mean, var, args):

@@ -7,11 +7,11 @@ fused on T test points; then the same run on the Ray backend must give bit-ident
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
 
+from toolbox.core.io import write_json
 from toolbox.gpoe import data as gdata
 from toolbox.gpoe import experts as ge
 from toolbox.gpoe import fusion
@@ -87,8 +87,7 @@ def main() -> None:
         report["identical_predictions"] = same
         print(f"predictions identical across {', '.join(results)}: {same}")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(report, fh, indent=2)
+        write_json(args.json, report)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,14 @@ The doddle comparison runs doddle in its own virtual environment (it needs numpy
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import time
 
 import numpy as np
+
+from toolbox.core.io import write_json
 
 
 def timed(fn, repeat: int = 1):
@@ -139,8 +140,7 @@ def main() -> None:
         extra = {k: v for k, v in r.items() if k not in ("bench", "impl", "seconds")}
         print(f"{r['bench']:45s} {r['impl']:38s} {r['seconds']:9.3f}  {extra}")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=2)
+        write_json(args.json, rows)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ slogdet of the explicit k x k matrix.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from toolbox.core.io import write_json
 from toolbox.noisynn import entropy as E
 from toolbox.noisynn import kernels as K
 
@@ -62,8 +62,7 @@ def main() -> None:
     for r in rows:
         print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()))
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=1, default=str)
+        write_json(args.json, rows)
 
 
 if __name__ == "__main__":

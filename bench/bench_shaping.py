@@ -9,12 +9,12 @@ Every method is checked against the numpy reference before it is timed.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 
 import numpy as np
 
+from toolbox.core.io import write_json
 from toolbox.shaping import mdp, native
 from toolbox.shaping.envs import deepsea, random_mdp, riverswim
 
@@ -94,8 +94,7 @@ def main() -> None:
         cells = " ".join(f"{r[c] * 1e3:13.3f}ms" if c in r else f"{'-':>15s}" for c in cols)
         print(f"{r['case']:34s} {r['temperature']:4.1f} {cells} {r['numpy_s'] / r['native_s']:12.1f}x")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"native_available": native.available(), "rows": rows}, fh, indent=2)
+        write_json(args.json, {"native_available": native.available(), "rows": rows})
 
 
 if __name__ == "__main__":

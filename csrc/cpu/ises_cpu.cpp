@@ -535,15 +535,22 @@ struct IsesOptimalSolver::Impl {
   // The actions worth scoring for `cand`: the candidates' own guesses and/or the others (one per symmetry orbit).
   std::vector<int32_t> actions_for(const std::vector<int32_t>& cand, const std::vector<int32_t>* history,
                                    bool inside, bool outside) const {
+    if (!outside) {  // the candidates' own guesses only: no need to look at the other actions
+      std::vector<int32_t> actions(cand.size());
+      for (size_t i = 0; i < cand.size(); ++i) actions[i] = secret_action[cand[i]];
+      std::sort(actions.begin(), actions.end());
+      actions.erase(std::unique(actions.begin(), actions.end()), actions.end());
+      return inside ? actions : std::vector<int32_t>{};
+    }
     std::vector<char> in_cand(n_actions, 0);
     for (int32_t s : cand) in_cand[secret_action[s]] = 1;
     std::vector<int32_t> actions;
-    if (outside && symmetry && history) {
+    if (symmetry && history) {
       for (int32_t a : symmetry->representatives(cand, *history))
-        if (in_cand[a] ? inside : outside) actions.push_back(a);
+        if (inside || !in_cand[a]) actions.push_back(a);
     } else {
       for (int32_t a = 0; a < n_actions; ++a)
-        if (in_cand[a] ? inside : outside) actions.push_back(a);
+        if (inside || !in_cand[a]) actions.push_back(a);
     }
     return actions;
   }
