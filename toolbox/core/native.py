@@ -1,18 +1,32 @@
-"""Loading the compiled module toolbox._core and reporting what it can do; a missing module is never fatal."""
+"""Loading the compiled module toolbox._core and reporting what it can do.
+
+A missing module is never fatal (the numpy/torch references serve), but it is never silent either: `import_error()`
+keeps the full reason, the CLI warns on every command and `toolbox doctor` prints it.
+"""
 from __future__ import annotations
 
 import functools
 from types import ModuleType
 
+_import_error: str | None = None
+
 
 @functools.lru_cache(maxsize=1)
 def module() -> ModuleType | None:
     """The compiled extension, or None when it is not built (the numpy/torch references then serve)."""
+    global _import_error
     try:
         from toolbox import _core
-    except ImportError:
+    except ImportError as exc:
+        _import_error = f"{type(exc).__name__}: {exc}"
         return None
     return _core
+
+
+def import_error() -> str | None:
+    """Why toolbox._core could not be imported (None when it loaded)."""
+    module()
+    return _import_error
 
 
 def available() -> bool:
