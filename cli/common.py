@@ -14,12 +14,15 @@ from typing import Annotated, Any, Callable, Iterator, Optional
 import typer
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same results.")]
+SeedOpt = Annotated[int, typer.Option("--seed", min=0, max=2**63 - 1,
+                                      help="Random seed (>= 0); the same seed gives the same results.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda.")]
-OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Run folder (default: a new folder here).")]
+OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Run folder (default: a new folder under ./runs).")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="Settings from a TOML file.")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override one setting: key=value (repeatable).")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace the run already in --out (its files are "
+                                        "removed first).")]
 
 
 class Session:
@@ -32,9 +35,10 @@ class Session:
         self.debug = debug
         self.console = Console(stderr=True, highlight=False)
 
-    def info(self, message: str) -> None:
+    def info(self, message: str, markup: bool = False) -> None:
+        """A line of human output on stderr; brackets are text unless markup=True."""
         if not self.json_mode:
-            self.console.print(message)
+            self.console.print(message, markup=markup)
 
     def table(self, title: str, columns: list[str], rows: list[list[Any]]) -> None:
         """A rich table on stderr (nothing in JSON mode)."""
@@ -42,9 +46,9 @@ class Session:
             return
         from rich.table import Table
 
-        t = Table(title=title)
+        t = Table(title=_fmt(title))
         for c in columns:
-            t.add_column(str(c))
+            t.add_column(_fmt(c))
         for r in rows:
             t.add_row(*(_fmt(v) for v in r))
         self.console.print(t)
@@ -75,71 +79,174 @@ class Session:
             sys.stdout.flush()
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
+def _fmt(v: Any):
+    """A table cell as plain text: brackets in values are not rich markup."""
+    from rich.text import Text
+
+    return Text(f"{v:.4g}" if isinstance(v, float) else str(v))
 
 
-# Run folders created by the current command: a bad input found after creating one removes it again if it holds
-# nothing but the configuration written there, so a typo leaves no empty folders behind.
-_created_run_dirs: list[Path] = []
+class _Run:
+    """The run folder of the current command: made by `run_dir`, described by `write_config`, and closed by
+    `guarded` with summary.json's status (complete, failed or interrupted) and the provenance block."""
+    folder: Path | None = None
+    created = False
+    provenance: dict | None = None
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.folder, cls.created, cls.provenance = None, False, None
 
 
-def _remove_unused_run_dirs() -> None:
+def _holds_only_settings(folder: Path) -> bool:
+    """True when a folder holds nothing but config.toml and empty folders (a run that never started)."""
+    return all(p.is_dir() or (p.name == "config.toml" and p.parent == folder) for p in folder.rglob("*"))
+
+
+def _close_run(status: str, error: str | None = None) -> None:
+    """summary.json gains status, error and provenance (what the run already wrote is kept)."""
     import shutil
 
-    for folder in _created_run_dirs:
-        if folder.is_dir() and {p.name for p in folder.iterdir()} <= {"config.toml"}:
-            shutil.rmtree(folder, ignore_errors=True)
-    _created_run_dirs.clear()
+    from toolbox.core.io import read_json, write_json
+
+    folder = _Run.folder
+    if folder is None or not folder.is_dir():
+        return
+    if status == "rejected":  # a bad input found after the folder was made: leave no trace of a run that never ran
+        if _holds_only_settings(folder):
+            if _Run.created:
+                shutil.rmtree(folder, ignore_errors=True)
+            else:
+                (folder / "config.toml").unlink(missing_ok=True)
+            return
+        status = "failed"
+    summary_path = folder / "summary.json"
+    try:
+        summary = read_json(summary_path) if summary_path.is_file() else {}
+    except (OSError, ValueError):
+        summary = {}
+    if not isinstance(summary, dict):
+        summary = {"result": summary}
+    summary.update({"status": status, "error": error, "provenance": _Run.provenance})
+    write_json(summary_path, summary)
+
+
+class _Interrupted(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Interrupted()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager
 def guarded(session: Session) -> Iterator[None]:
-    """Turn exceptions into the CLI's exit codes: UserInputError from input -> 2, anything else -> 1."""
+    """Turn exceptions into the CLI's exit codes: UserInputError from input -> 2, Ctrl-C or SIGTERM -> 130,
+    anything else -> 1; the run folder is closed with its status in summary.json."""
+    from rich.markup import escape
+
     from toolbox.core.errors import UserInputError
 
-    _created_run_dirs.clear()
+    _Run.reset()
+    _warn_if_native_missing(session)
     try:
-        yield
-    except typer.Exit:
+        with _terminate_as_interrupt():
+            yield
+    except typer.Exit as exc:
+        _close_run("complete" if exc.exit_code == 0 else "failed", None if exc.exit_code == 0 else
+                   f"exit code {exc.exit_code}")
         raise
     except UserInputError as exc:
-        _remove_unused_run_dirs()
+        _close_run("rejected", str(exc))
         if session.debug:
             raise
-        session.console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        session.console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
-        session.console.print("[yellow]interrupted[/yellow]: results written so far are kept")
+        _close_run("interrupted", "interrupted by the user (SIGINT / SIGTERM)")
+        kept = f" in {_Run.folder}" if _Run.folder is not None and _Run.folder.is_dir() else ""
+        session.console.print(f"[yellow]interrupted[/yellow]: results written so far are kept{escape(kept)}")
         raise typer.Exit(130) from None
     except Exception as exc:  # a failure inside a run: one line, exit 1, files already written stay
+        _close_run("failed", f"{type(exc).__name__}: {exc}")
         if session.debug:
             raise
-        session.console.print(f"[red]error:[/red] {type(exc).__name__}: {exc}", soft_wrap=True)
+        session.console.print(f"[red]error:[/red] {escape(f'{type(exc).__name__}: {exc}')}", soft_wrap=True)
         raise typer.Exit(1) from None
+    else:
+        _close_run("complete")
 
 
-def run_dir(out: Path | None, prefix: str) -> Path:
-    """The run folder: --out (created if needed) or a new timestamped folder in the working directory."""
+def _warn_if_native_missing(session: Session) -> None:
+    from toolbox.core import native
+
+    if native.module() is None:
+        from rich.markup import escape
+
+        session.console.print(f"[yellow]warning:[/yellow] the native kernels did not load, so the slow reference "
+                              f"implementations run instead ({escape(str(native.import_error()))}); see "
+                              "`toolbox doctor`", soft_wrap=True)
+
+
+def run_dir(out: Path | None, prefix: str, force: bool = False, resume: bool = False) -> Path:
+    """The run folder: --out, or a new runs/PREFIX-TIMESTAMP under the working directory. An --out that already
+    holds files is refused unless resume (continue that run) or force (a run folder only: its files are removed).
+    Call it after every check on inputs and settings: nothing is written before."""
+    import shutil
+
     from toolbox.core.errors import UserInputError
     from toolbox.core.io import new_run_dir
 
     if out is None:
-        folder = new_run_dir(prefix)
-        _created_run_dirs.append(folder)
+        folder = new_run_dir(prefix, "runs")
+        _Run.folder, _Run.created = folder, True
         return folder
-    if out.exists() and not out.is_dir():
-        raise UserInputError(f"--out {out} exists and is not a folder")
-    if not out.exists():
-        _created_run_dirs.append(out)
-    out.mkdir(parents=True, exist_ok=True)
+    for parent in (out, *out.parents):
+        if parent.exists() and not parent.is_dir():
+            raise UserInputError(f"--out {out}: {parent} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not resume:
+        is_run = (out / "config.toml").is_file() or (out / "summary.json").is_file()
+        if not is_run:
+            raise UserInputError(f"--out {out} is a folder with other files in it; choose a new or empty folder")
+        if not force:
+            raise UserInputError(f"--out {out} already holds a run; pass --force to replace it"
+                                 + (" or --resume to continue it" if prefix == "train-rl" else "")
+                                 + ", or choose another folder")
+        for child in out.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserInputError(f"--out {out}: cannot create the folder ({exc.strerror})") from None
+    _Run.folder, _Run.created = out, created
     return out
 
 
-def write_config(folder: Path, cfg: Any) -> None:
-    from toolbox.core.config import dumps_toml
+def write_config(folder: Path, cfg: Any, seed: int | None = None, device: str | None = None) -> None:
+    """config.toml: the resolved settings, then a [provenance] table (which `--config` ignores, so a run's
+    config.toml repeats it)."""
+    from toolbox.core.config import PROVENANCE_TABLE, dumps_toml
     from toolbox.core.io import atomic_write_text
+    from toolbox.core.provenance import provenance
 
-    atomic_write_text(folder / "config.toml", dumps_toml(cfg))
+    _Run.provenance = provenance(seed, device)
+    atomic_write_text(folder / "config.toml", dumps_toml(cfg) + "\n" + dumps_toml({PROVENANCE_TABLE: _Run.provenance}))

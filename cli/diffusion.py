@@ -5,8 +5,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, JsonOpt, OutOpt, SeedOpt, SetOpt, Session, guarded,
-                                run_dir, write_config)
+from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, ForceOpt, JsonOpt, OutOpt, SeedOpt, Session, SetOpt,
+                                guarded, run_dir, write_config)
 
 PANEL = "Diffusion physics"
 SECTIONS_HELP = "simulate, entropy, rates, speciation, phase-diagram, collapse, fp-potential, learned, or all"
@@ -20,7 +20,7 @@ def sample_diffusion(
     particles: Annotated[Optional[int], typer.Option(help="Trajectories per run.")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Time steps between t_lo and t_hi.")] = None,
     json_out: JsonOpt = False, seed: SeedOpt = 0, device: DeviceOpt = "auto", out: OutOpt = None,
-    config: ConfigOpt = None, sets: SetOpt = None, debug: DebugOpt = False,
+    force: ForceOpt = False, config: ConfigOpt = None, sets: SetOpt = None, debug: DebugOpt = False,
 ) -> None:
     """Forward / reverse Langevin sampling with entropy production, the fluctuation theorem, ensemble rates,
     speciation, collapse and the Franz-Parisi potential; a report folder with CSV, JSON and the paper's figures."""
@@ -28,7 +28,7 @@ def sample_diffusion(
     with guarded(session):
         from toolbox.core.config import resolve
         from toolbox.core.device import resolve_device
-        from toolbox.diffusion.pipeline import SECTIONS, DiffusionConfig, run
+        from toolbox.diffusion.pipeline import SECTIONS, DiffusionConfig, check, run
 
         names = list(sections or ["all"])
         if names == ["all"]:
@@ -36,8 +36,9 @@ def sample_diffusion(
         cfg = resolve(DiffusionConfig(), config, sets, {"data": data, "direction": direction, "scheme": scheme,
                                                          "particles": particles, "steps": steps})
         dev = resolve_device(device)
-        folder = run_dir(out, "sample-diffusion")
-        write_config(folder, cfg)
+        check(cfg, names)
+        folder = run_dir(out, "sample-diffusion", force)
+        write_config(folder, cfg, seed, dev)
         session.info(f"run folder: {folder}  (device {dev})")
         result = run(cfg, folder, names, seed=seed, device=dev, log=session.info)
         rows = []

@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, JsonOpt, OutOpt, SeedOpt, Session, SetOpt, guarded,
-                                run_dir, write_config)
+from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, ForceOpt, JsonOpt, OutOpt, SeedOpt, Session, SetOpt,
+                                guarded, run_dir, write_config)
 
 PANEL = "Entrocraft"
 
@@ -32,7 +32,7 @@ def train_rl(
     theory_check: Annotated[bool, typer.Option("--theory-check", help="Theorem 1: predicted vs actual one-step dH, exit.")] = False,
     compare: Annotated[Optional[list[Path]], typer.Option("--compare", help="Compare finished run folders, exit.")] = None,
     json_out: JsonOpt = False, seed: SeedOpt = 0, device: DeviceOpt = "auto", out: OutOpt = None,
-    config: ConfigOpt = None, set_: SetOpt = None, debug: DebugOpt = False,
+    force: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None, debug: DebugOpt = False,
 ) -> None:
     """RL fine-tuning with precise entropy-curve control (Entrocraft), baselines, pass@k, checkpoints."""
     session = Session(json_out, debug)
@@ -45,7 +45,7 @@ def train_rl(
         from toolbox.entrocraft.trainer import TrainConfig, make_schedule, run_seeds, train, validate
 
         if compare:
-            folder = run_dir(out, "train-rl-compare")
+            folder = run_dir(out, "train-rl-compare", force)
             table = plots.compare_runs(compare, folder)
             session.table("train-rl comparison", list(table[0]) if table else [], [list(r.values()) for r in table])
             session.emit({"out": str(folder), "runs": table})
@@ -58,7 +58,7 @@ def train_rl(
                             f"{r['covariance_prediction']:+.3e}", f"{r['paper_prediction']:+.3e}",
                             r["geometric_mean_baseline"], r["sign_correct"]] for r in rows])
             if out is not None:
-                write_csv(run_dir(out, "train-rl-theory") / "theory.csv", rows)
+                write_csv(run_dir(out, "train-rl-theory", force) / "theory.csv", rows)
             session.emit({"theory": rows})
             return
         explicit = {"task": task, "control": control, "estimator": estimator, "filter_mode": filter_mode,
@@ -76,7 +76,7 @@ def train_rl(
         dev = resolve_device(device)
         if show_schedule:
             rows = sched.table()
-            folder = run_dir(out, "train-rl-schedule")
+            folder = run_dir(out, "train-rl-schedule", force)
             write_csv(folder / "schedule.csv", rows)
             plots.plot_schedule(rows, folder / "schedule.png", f"{cfg.schedule} band")
             stride = max(1, (len(rows) - 1) // 10)
@@ -85,8 +85,8 @@ def train_rl(
                           ["step", "h_low", "h_high"], [[r["step"], r["h_low"], r["h_high"]] for r in shown])
             session.emit({"out": str(folder), "schedule": rows})
             return
-        folder = run_dir(out, "train-rl")
-        write_config(folder, cfg)
+        folder = run_dir(out, "train-rl", force)
+        write_config(folder, cfg, seed, dev)
         if seeds:
             try:
                 seed_list = [int(s) for s in seeds.split(",") if s.strip()]

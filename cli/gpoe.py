@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, JsonOpt, OutOpt, SeedOpt, Session, SetOpt, guarded,
-                                run_dir, write_config)
+from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, ForceOpt, JsonOpt, OutOpt, SeedOpt, Session, SetOpt,
+                                guarded, run_dir, write_config)
 
 PANEL = "gPoE"
 RULES_HELP = "poe | gpoe-uniform | gpoe-entropy | gpoe-normalized | bcm | rbcm | grbcm (repeatable)."
@@ -45,7 +45,8 @@ def run(dataset: Annotated[Optional[str], typer.Option(
         workers: Annotated[Optional[int], typer.Option("--workers", help="Worker processes (default: cores).")]
         = None,
         eps: EpsOpt = None, json_out: JsonOpt = False, seed: SeedOpt = 0, device: DeviceOpt = "auto",
-        out: OutOpt = None, config: ConfigOpt = None, sets: SetOpt = None, debug: DebugOpt = False) -> None:
+        out: OutOpt = None, force: ForceOpt = False, config: ConfigOpt = None, sets: SetOpt = None,
+        debug: DebugOpt = False) -> None:
     """Fit experts on each partition, fuse with every rule, compare with a full exact GP; table, CSV, plots.
 
     Writes comparison.csv, summary.json, experts_<partition>.npz (for `fuse-gp predict`), bands_*.png,
@@ -55,15 +56,16 @@ def run(dataset: Annotated[Optional[str], typer.Option(
     with guarded(session):
         from toolbox.core.config import resolve
         from toolbox.core.device import resolve_device
-        from toolbox.gpoe.pipeline import FuseGpConfig, run as run_pipeline
+        from toolbox.gpoe.pipeline import FuseGpConfig, check_cost, run as run_pipeline
 
         cfg = resolve(FuseGpConfig(), config, sets, {
             "dataset": dataset, "data": str(data) if data else None, "target": target, "experts": experts,
             "partitions": partition or None, "rules": rule or None, "hyper": hyper, "kernel": kernel,
             "backend": backend, "workers": workers, "eps": eps})
         dev = resolve_device(device)
-        folder = run_dir(out, "fuse-gp")
-        write_config(folder, cfg)
+        check_cost(cfg)
+        folder = run_dir(out, "fuse-gp", force)
+        write_config(folder, cfg, seed, dev)
         with session.progress("fuse-gp", total=len(cfg.partitions) + 1) as update:
             summary = run_pipeline(cfg, folder, seed, log=session.info, progress=update, device=dev)
         cols = {"partition": "partition", "rule": "rule", "smse": "SMSE", "msll": "MSLL", "nlpd": "NLPD",
@@ -82,7 +84,7 @@ def run(dataset: Annotated[Optional[str], typer.Option(
 def predict(experts_file: Annotated[Path, typer.Option("--experts-file", help="experts_<partition>.npz from a run.")],
             inputs: Annotated[Path, typer.Option("--inputs", help="CSV with a header or NPZ (array x) of new inputs.")],
             rule: RuleOpt = None, eps: EpsOpt = None, json_out: JsonOpt = False, device: DeviceOpt = "auto",
-            out: OutOpt = None, debug: DebugOpt = False) -> None:
+            out: OutOpt = None, force: ForceOpt = False, debug: DebugOpt = False) -> None:
     """Predict at new inputs with saved experts (no refitting); writes predictions.csv (mean, var per rule)."""
     session = Session(json_out, debug)
     with guarded(session):
@@ -95,11 +97,11 @@ def predict(experts_file: Annotated[Path, typer.Option("--experts-file", help="e
 
         dev = resolve_device(device)
         rules = rule or ["gpoe-normalized"]
-        folder = run_dir(out, "fuse-gp-predict")
-        write_config(folder, {"experts_file": str(experts_file), "inputs": str(inputs), "rules": rules,
-                              "eps": eps if eps is not None else DEFAULT_EPS})
         x = _read_inputs(inputs)
         fused = predict_saved(experts_file, x, rules, eps if eps is not None else DEFAULT_EPS)
+        folder = run_dir(out, "fuse-gp-predict", force)
+        write_config(folder, {"experts_file": str(experts_file), "inputs": str(inputs), "rules": rules,
+                              "eps": eps if eps is not None else DEFAULT_EPS}, None, dev)
         rows = [{**{f"x{j}": x[i, j] for j in range(x.shape[1])},
                  **{f"{k}_{r}": v[i] for r, (m, s2) in fused.items() for k, v in (("mean", m), ("var", s2))}}
                 for i in range(len(x))]
@@ -115,7 +117,7 @@ def predict(experts_file: Annotated[Path, typer.Option("--experts-file", help="e
 def fuse(arrays: Annotated[Path, typer.Option("--arrays", help="NPZ with mean [M, N], var [M, N], prior_var "
                                                                "(scalar or [N]); optional prior_mean, weight_prior.")],
          rule: RuleOpt = None, eps: EpsOpt = None, json_out: JsonOpt = False, device: DeviceOpt = "auto",
-         out: OutOpt = None, debug: DebugOpt = False) -> None:
+         out: OutOpt = None, force: ForceOpt = False, debug: DebugOpt = False) -> None:
     """Fuse any Gaussian experts given as arrays with the C++ kernel (CUDA with --device cuda or auto on a GPU);
     writes fused.npz and fused.csv."""
     session = Session(json_out, debug)
@@ -131,9 +133,10 @@ def fuse(arrays: Annotated[Path, typer.Option("--arrays", help="NPZ with mean [M
 
         dev = resolve_device(device)
         rules = rule or list(RULES)
-        folder = run_dir(out, "fuse-gp-fuse")
-        write_config(folder, {"arrays": str(arrays), "rules": rules, "eps": eps if eps is not None else DEFAULT_EPS})
         fused = fuse_arrays(arrays, rules, eps if eps is not None else DEFAULT_EPS, dev)
+        folder = run_dir(out, "fuse-gp-fuse", force)
+        write_config(folder, {"arrays": str(arrays), "rules": rules, "eps": eps if eps is not None else DEFAULT_EPS},
+                     None, dev)
         buf = io.BytesIO()
         np.savez(buf, **{f"{k}_{r}": getattr(f, k) for r, f in fused.items() for k in ("mean", "var", "fallback")})
         atomic_write_bytes(folder / "fused.npz", buf.getvalue())
@@ -151,19 +154,28 @@ def fuse(arrays: Annotated[Path, typer.Option("--arrays", help="NPZ with mean [M
 
 
 def _read_inputs(path: Path):
+    """New inputs [n, d] from an NPZ (array x) or a CSV with a header row of numeric columns (pandas)."""
     import numpy as np
+    import pandas as pd
 
     from toolbox.core.errors import UserInputError
 
     if not path.is_file():
         raise UserInputError(f"inputs file not found: {path}")
     if path.suffix == ".npz":
-        arrays = np.load(path, allow_pickle=False)
+        try:
+            arrays = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise UserInputError(f"{path}: not a readable NPZ file ({exc})") from None
         if "x" not in arrays:
             raise UserInputError(f"{path}: needs an array named x")
         return np.atleast_2d(np.asarray(arrays["x"], dtype=float))
-    columns = len(path.read_text(encoding="utf-8").splitlines()[0].split(","))
     try:
-        return np.genfromtxt(path, delimiter=",", skip_header=1, dtype=float).reshape(-1, columns)
-    except ValueError as exc:
-        raise UserInputError(f"{path}: not a numeric CSV with a header ({exc})") from exc
+        frame = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise UserInputError(f"{path}: not a CSV file with a header row ({type(exc).__name__})") from None
+    text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if text or frame.empty:
+        raise UserInputError(f"{path}: needs at least one row of numbers" if frame.empty else
+                             f"{path}: column(s) {', '.join(map(str, text))} are not numeric")
+    return frame.to_numpy(dtype=float)

@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, JsonOpt, OutOpt, SeedOpt, SetOpt, Session, guarded,
-                                run_dir, write_config)
+from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, ForceOpt, JsonOpt, OutOpt, SeedOpt, Session, SetOpt,
+                                guarded, run_dir, write_config)
 
 PANEL = "Deduction games (ISES)"
 
@@ -37,7 +37,7 @@ def play_ises(
     human: Annotated[bool, typer.Option("--human", help="You play against a hidden secret in the terminal.")]
     = False,
     json_out: JsonOpt = False, seed: SeedOpt = 0, device: DeviceOpt = "auto", out: OutOpt = None,
-    config: ConfigOpt = None, set_: SetOpt = None, debug: DebugOpt = False,
+    force: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None, debug: DebugOpt = False,
 ) -> None:
     """Watch an agent deduce a secret move by move (action, feedback, |I|, H, information gained, best
     alternatives), or get suggestions (--assist), or play yourself (--human)."""
@@ -70,8 +70,8 @@ def play_ises(
         build_agent(game_obj, cfg)
         if cfg.secret:
             game_obj.secret_index(cfg.secret)
-        folder = run_dir(out, "play-ises")
-        write_config(folder, cfg)
+        folder = run_dir(out, "play-ises", force)
+        write_config(folder, cfg, seed, dev)
         session.info(f"play-ises run folder: {folder}  (device {dev}; the ISES engine runs on the CPU)")
         doc = run_play(cfg, folder, log=session.info)
         if cfg.all_secrets:
@@ -178,7 +178,7 @@ def bench_ises(
     backend: Annotated[Optional[str], typer.Option("--backend", help="serial | process | ray.")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", help="Parallel workers (0: all cores).")] = None,
     json_out: JsonOpt = False, seed: SeedOpt = 0, device: DeviceOpt = "auto", out: OutOpt = None,
-    config: ConfigOpt = None, set_: SetOpt = None, debug: DebugOpt = False,
+    force: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None, debug: DebugOpt = False,
 ) -> None:
     """Agents x games x decision budgets over N secrets: win rate, mean/sd/max actions with 95% CI, time per
     move, paired Wilcoxon tests, histogram and entropy-trajectory plots (the game-design view)."""
@@ -199,8 +199,8 @@ def bench_ises(
             make_game(spec)
         for spec in cfg.agents:
             make_agent(spec, max(cfg.budgets_ms, default=0.0))
-        folder = run_dir(out, "bench-ises")
-        write_config(folder, cfg)
+        folder = run_dir(out, "bench-ises", force)
+        write_config(folder, cfg, seed, dev)
         session.info(f"bench-ises run folder: {folder}  (device {dev}; the ISES engine runs on the CPU)")
         with session.progress("tasks") as update:
             doc = run_bench(cfg, folder, log=session.info, progress=lambda done, total: update(done, total))

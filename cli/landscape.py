@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, JsonOpt, OutOpt, SeedOpt, SetOpt, Session, guarded,
-                                run_dir, write_config)
+from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, ForceOpt, JsonOpt, OutOpt, SeedOpt, Session, SetOpt,
+                                guarded, run_dir, write_config)
 
 PANEL = "Technology landscape"
 
@@ -32,7 +32,7 @@ def map_landscape(
     agent: Annotated[Optional[str], typer.Option("--agent", help="RL selector: qlearn | bandit.")] = None,
     episodes: Annotated[Optional[int], typer.Option("--episodes", help="RL episodes.")] = None,
     out: OutOpt = None, seed: SeedOpt = 0, device: DeviceOpt = "auto", config: ConfigOpt = None,
-    set_: SetOpt = None, json_out: JsonOpt = False, debug: DebugOpt = False,
+    force: ForceOpt = False, set_: SetOpt = None, json_out: JsonOpt = False, debug: DebugOpt = False,
 ) -> None:
     """Topic models, expert aspects, entropy shifts and RL topic selection over time; a report for expert review."""
     session = Session(json_out, debug)
@@ -41,15 +41,15 @@ def map_landscape(
         from toolbox.core.device import resolve_device
         from toolbox.landscape.pipeline import LandscapeConfig, run
 
-        resolve_device(device)  # validated; the pipeline is CPU-only (gensim)
+        dev = resolve_device(device)  # validated; the pipeline is CPU-only (gensim)
         explicit = {"source": source, "format": format, "aspects": str(aspects) if aspects else None, "k": k,
                     "k_range": k_range, "bin": bin, "date_from": date_from, "date_to": date_to,
                     "previous": str(previous) if previous else None}
         cfg = resolve(LandscapeConfig(), config, set_, explicit)
         select = {"agent": agent, "episodes": episodes}
         cfg = resolve(cfg, None, None, {"select": {kk: v for kk, v in select.items() if v is not None}})
-        folder = run_dir(out, "landscape")
-        write_config(folder, cfg)
+        folder = run_dir(out, "landscape", force)
+        write_config(folder, cfg, seed, dev)
         session.info(f"map-landscape run folder: {folder}")
         summary = run(cfg, folder, seed, log=session.info)
         rows = [[t["rank"], t["topic"], t["label"], f"{t['magnitude']:.4f}", " ".join(t["top_words"][:6])]

@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from toolbox import __version__
-from toolbox.cli.common import DebugOpt, DeviceOpt, JsonOpt, OutOpt, SeedOpt, Session, guarded, run_dir
+from toolbox.cli.common import (DebugOpt, DeviceOpt, ForceOpt, JsonOpt, OutOpt, SeedOpt, Session, guarded, run_dir,
+                               write_config)
 
 app = typer.Typer(name="toolbox", no_args_is_help=True, rich_markup_mode="rich", add_completion=False,
                   pretty_exceptions_enable=False,
@@ -59,6 +60,7 @@ def doctor_report() -> dict:
         "torch": torch.__version__,
         "torch_cuda": torch.version.cuda,
         "native_extension": native.available(),
+        "native_import_error": native.import_error(),
         "cuda_compiled": bool(info.get("cuda")),
         "cuda_version": info.get("cuda_version"),
         "cuda_archs": info.get("cuda_archs"),
@@ -79,7 +81,7 @@ def _flatten(d: dict, prefix: str = ""):
 
 
 @app.command(rich_help_panel=GENERAL)
-def demo(out: OutOpt = None, seed: SeedOpt = 0, device: DeviceOpt = "auto",
+def demo(out: OutOpt = None, force: ForceOpt = False, seed: SeedOpt = 0, device: DeviceOpt = "auto",
          only: Annotated[Optional[list[str]], typer.Option("--only", help="Run only these pipelines.")] = None,
          json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
     """The smallest real run of every pipeline on built-in data, with a summary table, plots and results."""
@@ -93,8 +95,9 @@ def demo(out: OutOpt = None, seed: SeedOpt = 0, device: DeviceOpt = "auto",
         unknown = sorted(set(only or []) - set(DEMOS))
         if unknown:
             raise UserInputError(f"unknown pipeline(s) {', '.join(unknown)}; known: {', '.join(DEMOS)}")
-        folder = run_dir(out, "toolbox-demo")
         dev = resolve_device(device)
+        folder = run_dir(out, "toolbox-demo", force)
+        write_config(folder, {"pipelines": list(only or DEMOS)}, seed, dev)
         session.info(f"demo run folder: {folder}  (device {dev})")
         with session.progress("demo", total=len(only or DEMOS)) as update:
             results = run_demos(folder, seed=seed, device=dev, only=only, progress=update,

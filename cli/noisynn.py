@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, JsonOpt, OutOpt, SeedOpt, Session, SetOpt, guarded,
-                                run_dir, write_config)
+from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, ForceOpt, JsonOpt, OutOpt, SeedOpt, Session, SetOpt,
+                                guarded, run_dir, write_config)
 
 PANEL = "NoisyNN"
 
@@ -62,7 +62,7 @@ def train_noisy(
     backend: Annotated[Optional[str], typer.Option("--backend", help="serial | process | ray.")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers")] = None,
     json_out: JsonOpt = False, seed: SeedOpt = 0, device: DeviceOpt = "cpu", out: OutOpt = None,
-    config: ConfigOpt = None, set_: SetOpt = None, debug: DebugOpt = False,
+    force: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None, debug: DebugOpt = False,
 ) -> None:
     """Train and evaluate baseline and noise conditions over paired seeds: paired CIs, Holm, McNemar, heatmap."""
     session = Session(json_out, debug)
@@ -73,21 +73,22 @@ def train_noisy(
 
         if resolve_device(device) != "cpu":
             session.info("note: the NoisyNN models are CPU-sized; training runs on the CPU")
+        dev = "cpu"
         layers = None if layer is None else [_layer(v) for v in layer.split(",")]
         explicit = {"dataset": dataset, "model": model, "plan": plan, "noise": noise,
                     "strengths": _floats(strength, "--strength"), "layers": layers, "apply": apply, "axis": axis,
                     "seeds": seeds, "epochs": epochs, "eval_batch_size": eval_batch_size, "eval_order": eval_order,
                     "backend": backend, "workers": workers, "first_seed": seed,
-                    "ks": None if k is None else [int(v) for v in _floats(k, "--k")]}
+                    "ks": _floats(k, "--k")}
         if paper_protocol:
             explicit.update(plan="paper")
         cfg = resolve(StudyConfig(), config, set_, explicit)
         if cfg.plan == "entropy":
-            _entropy_plan(session, cfg, out)
+            _entropy_plan(session, cfg, run_dir(out, "train-noisy", force), seed)
             return
         validate(cfg)
-        folder = run_dir(out, "train-noisy")
-        write_config(folder, cfg)
+        folder = run_dir(out, "train-noisy", force)
+        write_config(folder, cfg, seed, dev)
         session.info(f"train-noisy: {cfg.dataset} / {cfg.model}, plan {cfg.plan}, {cfg.seeds} seeds -> {folder}")
         with session.progress("training runs") as update:
             summary = run_study(cfg, folder, log=session.info, progress=update)
@@ -102,11 +103,10 @@ def train_noisy(
         session.emit({"out": str(folder), **summary})
 
 
-def _entropy_plan(session: Session, cfg, out: Path | None) -> None:
+def _entropy_plan(session: Session, cfg, folder: Path, seed: int) -> None:
     from toolbox.noisynn.study import run_entropy
 
-    folder = run_dir(out, "train-noisy")
-    write_config(folder, cfg)
+    write_config(folder, cfg, seed, "cpu")
     table = run_entropy(cfg, folder)
     session.table("paper's entropy change dS = -log|det(I + Q)| (closed forms)", ["Q", "k", "alpha", "dS"],
                   [[r["q"], r["k"], "" if r["alpha"] is None else r["alpha"], r["delta_S"]]
@@ -115,7 +115,7 @@ def _entropy_plan(session: Session, cfg, out: Path | None) -> None:
                   [[g["noise_variance"], g["delta_S_estimate"], g["delta_S_closed_form"]]
                    for g in table["scalar_gaussian"]])
     for where in table["singular"]:
-        session.info(f"[yellow]warning:[/yellow] singular transform at {where}: det(I + Q) = 0, dS = +inf")
+        session.info(f"[yellow]warning:[/yellow] singular transform at {where}: det(I + Q) = 0, dS = +inf", markup=True)
     session.emit({"out": str(folder), **table})
 
 
@@ -130,7 +130,7 @@ def audit_noisy(
     permutations: Annotated[Optional[int], typer.Option("--permutations")] = None,
     epochs: Epochs = None,
     json_out: JsonOpt = False, seed: SeedOpt = 0, device: DeviceOpt = "cpu", out: OutOpt = None,
-    config: ConfigOpt = None, set_: SetOpt = None, debug: DebugOpt = False,
+    force: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None, debug: DebugOpt = False,
 ) -> None:
     """Leak audit: B = 1 vs shuffled vs class-sorted batches, a permutation test of batch dependence, a verdict."""
     session = Session(json_out, debug)
@@ -141,20 +141,21 @@ def audit_noisy(
         from toolbox.noisynn.audit import AuditConfig, run_audit
 
         resolve_device(device)
+        dev = "cpu"  # the audit's models are CPU-sized
         explicit = {"dataset": dataset, "model": model, "noise": noise, "strength": strength,
                     "layer": _layer(layer), "axis": axis, "batch_size": eval_batch_size,
                     "permutations": permutations, "epochs": epochs,
                     "checkpoint": None if checkpoint is None else str(checkpoint)}
         cfg = resolve(AuditConfig(), config, set_, explicit)
-        folder = run_dir(out, "audit-noisy")
-        write_config(folder, cfg)
+        folder = run_dir(out, "audit-noisy", force)
+        write_config(folder, cfg, seed, dev)
         result = run_audit(cfg, folder, seed, log=session.info)
         session.table("audit-noisy", ["protocol", "accuracy %"], [
             ["no noise", 100 * result["accuracy_clean"]], ["batch size 1", 100 * result["accuracy_batch1"]],
             [f"class-sorted /{result['batch_size']}", 100 * result["accuracy_sorted"]],
             [f"shuffled /{result['batch_size']} (mean of {result['permutations']})",
              100 * result["accuracy_shuffled_mean"]]])
-        session.info(f"verdict: [bold]{result['verdict']}[/bold] - {result['verdict_text']}")
+        session.info(f"verdict: [bold]{result['verdict']}[/bold] - {result['verdict_text']}", markup=True)
         write_json(folder / "summary.json", result)
         session.emit({"out": str(folder), **result})
 

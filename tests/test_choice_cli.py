@@ -115,7 +115,7 @@ def test_bad_choices_file_is_one_line_exit_2(tmp_path, spec, message):
     (["infer", "--scenario", "walnuts"], "unknown scenario"),
     (["infer", "--beta", "-1"], "beta"),
     (["infer", "--choices", "missing.json"], "not found"),
-    (["sweep", "--set", "betas=[0.0]"], "positive"),
+    (["sweep", "--set", "betas=[0.0]"], "betas.0: input should be greater than 0"),
     (["sweep", "--backend", "gpu"], "backend"),
 ])
 def test_bad_options_exit_2(tmp_path, args, message):

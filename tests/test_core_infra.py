@@ -70,7 +70,7 @@ def test_config_layers_merge_in_order(tmp_path):
 def test_config_errors_are_user_errors(tmp_path):
     with pytest.raises(UserInputError, match="unknown setting"):
         config.resolve(Settings(), sets=["colour=red"])
-    with pytest.raises(UserInputError, match="expected int"):
+    with pytest.raises(UserInputError, match="size: input should be a valid integer"):
         config.resolve(Settings(), sets=["size=big"])
     with pytest.raises(UserInputError, match="key=value"):
         config.parse_set(["size"])

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from toolbox.core import native, rng
-from toolbox.core.selfcheck import PHILOX_KNOWN_ANSWERS
+from toolbox.selfcheck import PHILOX_KNOWN_ANSWERS
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="native extension not built")
 

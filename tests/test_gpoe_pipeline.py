@@ -143,9 +143,9 @@ def test_cli_run_predict_fuse_end_to_end(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["run", "--dataset", "nope"], "dataset must be one of"),
-    (["run", "--rule", "mixture", "--set", "n_train=50"], "unknown fusion rule"),
-    (["run", "--partition", "voronoi", "--set", "n_train=50"], "unknown partition"),
+    (["run", "--dataset", "nope"], "setting dataset: input should be 'gp-prior'"),
+    (["run", "--rule", "mixture", "--set", "n_train=50"], "setting rules.0: input should be 'poe'"),
+    (["run", "--partition", "voronoi", "--set", "n_train=50"], "setting partitions.0: input should be 'random'"),
     (["run", "--dataset", "file"], "needs --data"),
     (["run", "--dataset", "diabetes", "--hyper", "fixed"], "known hyper-parameters"),
     (["run", "--set", "n_train=50", "--experts", "80"], "number of experts"),
@@ -160,21 +160,21 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, args, message):
 def test_cli_bad_files_exit_2(tmp_path):
     csv = tmp_path / "const.csv"
     csv.write_text("x,y\n1,2\n2,2\n3,2\n4,2\n5,2\n")
-    result = runner.invoke(app, ["fuse-gp", "run", "--dataset", "file", "--data", str(csv), "--out", str(tmp_path)])
+    result = runner.invoke(app, ["fuse-gp", "run", "--dataset", "file", "--data", str(csv), "--out", str(tmp_path / "run")])
     assert result.exit_code == 2 and "constant" in result.output
     nan_csv = tmp_path / "nan.csv"
     nan_csv.write_text("x,y\n1,2\n2,nan\n3,1\n4,2\n5,0\n")
-    result = runner.invoke(app, ["fuse-gp", "run", "--dataset", "file", "--data", str(nan_csv), "--out", str(tmp_path)])
+    result = runner.invoke(app, ["fuse-gp", "run", "--dataset", "file", "--data", str(nan_csv), "--out", str(tmp_path / "run")])
     assert result.exit_code == 2 and "NaN" in result.output
     np.savez(tmp_path / "bad.npz", mean=np.zeros((2, 3)), var=np.array([[0.1, np.nan, 0.1], [0.1, 0.1, 0.1]]),
              prior_var=1.0)
-    result = runner.invoke(app, ["fuse-gp", "fuse", "--arrays", str(tmp_path / "bad.npz"), "--out", str(tmp_path)])
+    result = runner.invoke(app, ["fuse-gp", "fuse", "--arrays", str(tmp_path / "bad.npz"), "--out", str(tmp_path / "run")])
     assert result.exit_code == 2 and "NaN" in result.output
     np.savez(tmp_path / "shape.npz", mean=np.zeros((2, 3)), var=np.ones((3, 2)), prior_var=1.0)
-    result = runner.invoke(app, ["fuse-gp", "fuse", "--arrays", str(tmp_path / "shape.npz"), "--out", str(tmp_path)])
+    result = runner.invoke(app, ["fuse-gp", "fuse", "--arrays", str(tmp_path / "shape.npz"), "--out", str(tmp_path / "run")])
     assert result.exit_code == 2 and "[M, N]" in result.output
     result = runner.invoke(app, ["fuse-gp", "predict", "--experts-file", str(tmp_path / "shape.npz"), "--inputs",
-                                 str(tmp_path / "const.csv"), "--out", str(tmp_path)])
+                                 str(tmp_path / "const.csv"), "--out", str(tmp_path / "run")])
     assert result.exit_code == 2 and "saved expert file" in result.output
 
 

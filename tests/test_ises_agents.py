@@ -204,7 +204,7 @@ def test_make_agent_specs():
     assert make_agent("so-ismcts", budget_ms=10).budget_ms == 10
     with pytest.raises(UserInputError, match="unknown agent"):
         make_agent("alphazero")
-    with pytest.raises(UserInputError, match="bad option"):
+    with pytest.raises(UserInputError, match="unknown parameter"):
         make_agent("minimax:depth=2")
 
 

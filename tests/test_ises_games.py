@@ -121,7 +121,7 @@ def test_make_game_errors():
         make_game("chess")
     with pytest.raises(UserInputError, match="key=value"):
         make_game("mastermind:pegs")
-    with pytest.raises(UserInputError, match="bad option"):
+    with pytest.raises(UserInputError, match="unknown parameter"):
         make_game("number:size=3")
     with pytest.raises(UserInputError, match="too many"):
         make_game("mastermind:pegs=8,colors=9")

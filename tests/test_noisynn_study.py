@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from toolbox.core.errors import UserInputError
-from toolbox.noisynn.audit import batch_purity
+from toolbox.noisynn.train import batch_purity
 from toolbox.noisynn.data import load_dataset
 from toolbox.noisynn.study import StudyConfig, build_plan, run_study
 

@@ -35,9 +35,9 @@ def test_shape_reward_end_to_end(tmp_path):
 @pytest.mark.parametrize("args,needle", [
     (["--agent", "nope"], "unknown agent"),
     (["--env", "atari"], "unknown environment"),
-    (["--set", "episodes=0"], "must be >= 1"),
+    (["--set", "episodes=0"], "episodes: input should be greater than or equal to 1"),
     (["--set", "colour=1"], "unknown setting"),
-    (["--deepsea-size", "1"], "deepsea sizes"),
+    (["--deepsea-size", "1"], "deepsea_sizes.0: input should be greater than or equal to 2"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, args, needle):
     result = CliRunner().invoke(app, ["shape-reward", "--out", str(tmp_path / "x"), *args])

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 DEMOS: dict[str, str] = {
-    "kernels": "toolbox.core.selfcheck",
+    "kernels": "toolbox.selfcheck",
     "entrocraft": "toolbox.entrocraft.demo",
     "ises": "toolbox.ises.demo",
     "gpoe": "toolbox.gpoe.demo",

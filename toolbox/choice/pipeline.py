@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Annotated, Callable
 
 import numpy as np
+from pydantic import Field
 
 from toolbox.choice import detect, misspec, plots, sampler
 from toolbox.choice.gridworld import blocked_cell_sets
 from toolbox.choice.model import Observation, entropy, posterior, regret, robot_choice
 from toolbox.choice.scenarios import Scenario, builtin, load_choices
+from toolbox.core.config import Backend, Count, PosFloat, PosInt
 from toolbox.core.errors import UserInputError
 from toolbox.core.io import atomic_write_text, write_csv, write_json
 from toolbox.core.rng import numpy_generator
@@ -22,29 +24,29 @@ from toolbox.core.rng import numpy_generator
 class InferConfig:
     scenario: str = "peanuts"  # built-in scenario, used when no choices file is given
     choices: str = ""  # JSON / CSV choices file
-    beta: float = 1.0  # Boltzmann rationality
-    directions: int = 16  # reward hypotheses on the unit circle/sphere when none are given
-    demos: int = 3  # human choices simulated in the gridworld scenarios
-    ppc_draws: int = 2000  # posterior-predictive replicas
-    family_changes: int = 2  # robustness family: options removed from / added to the set (gridworld: blocked cells)
-    family_max: int = 200  # at most this many plausible sets (a seeded sample beyond)
+    beta: PosFloat = 1.0  # Boltzmann rationality
+    directions: Annotated[int, Field(ge=2)] = 16  # reward hypotheses on the unit circle/sphere when none are given
+    demos: PosInt = 3  # human choices simulated in the gridworld scenarios
+    ppc_draws: PosInt = 2000  # posterior-predictive replicas
+    family_changes: Count = 2  # robustness family: options removed from / added to the set (gridworld: blocked cells)
+    family_max: PosInt = 200  # at most this many plausible sets (a seeded sample beyond)
     sampler_check: bool = True  # MCMC over continuous theta vs exact quadrature (d = 2 or 3)
-    chains: int = 64
-    steps: int = 2000
-    burn_in: int = 500
-    step_size: float = 1.0  # proposal noise before renormalising (about 50% acceptance on the built-ins)
-    bins: int = 36
+    chains: PosInt = 64
+    steps: PosInt = 2000
+    burn_in: Count = 500
+    step_size: PosFloat = 1.0  # proposal noise before renormalising (about 50% acceptance on the built-ins)
+    bins: Annotated[int, Field(ge=2)] = 36
 
 
 @dataclass
 class SweepConfig:
-    betas: list[float] = field(default_factory=lambda: [0.5, 2.0, 5.0])
-    trials: int = 500  # random instances per class and beta
-    options: int = 8  # universe size
-    d: int = 2  # features
-    directions: int = 16  # reward hypotheses on the unit sphere
-    backend: str = "serial"  # serial | process | ray
-    workers: int = 0  # 0 = all cores
+    betas: Annotated[list[PosFloat], Field(min_length=1)] = field(default_factory=lambda: [0.5, 2.0, 5.0])
+    trials: Annotated[int, Field(ge=2)] = 500  # random instances per class and beta
+    options: Annotated[int, Field(ge=2)] = 8  # universe size
+    d: PosInt = 2  # features
+    directions: Annotated[int, Field(ge=2)] = 16  # reward hypotheses on the unit sphere
+    backend: Backend = "serial"  # serial | process | ray
+    workers: Count = 0  # 0 = all cores
 
 
 def load_scenario(cfg: InferConfig, seed: int) -> Scenario:
@@ -152,15 +154,21 @@ def run_audit(cfg: InferConfig, out: Path, seed: int, log: Callable[[str], None]
     return doc
 
 
+def check_sweep(cfg: SweepConfig) -> None:
+    """Refuse a sweep whose per-trial rows (every class and beta are kept for the tables) cannot fit in memory."""
+    from toolbox.core.guards import check_memory
+
+    cells = len(cfg.betas) * len(misspec.CLASSES)
+    check_memory(cells * cfg.trials * (400.0 + 8 * cfg.options * (cfg.d + cfg.directions)),
+                 f"a sweep of {cfg.trials} trials x {cells} class-beta cells", "lower trials")
+
+
 def run_sweep(cfg: SweepConfig, out: Path, seed: int, device: str = "cpu", progress=None,
               log: Callable[[str], None] = print) -> dict:
     """The per-class sweep; exact effects by the native kernel (C++ threads, or CUDA with device='cuda')."""
     from toolbox.core.executor import map_tasks
 
-    if cfg.trials < 2 or cfg.options < 2 or cfg.d < 1 or cfg.directions < 2 or not cfg.betas:
-        raise UserInputError("sweep needs trials >= 2, options >= 2, d >= 1, directions >= 2 and some betas")
-    if any(not b > 0 for b in cfg.betas):
-        raise UserInputError("every beta must be positive")
+    check_sweep(cfg)
     tasks = [misspec.SweepTask(cls, float(b), cfg.trials, cfg.options, cfg.d, cfg.directions, seed, device)
              for b in cfg.betas for cls in misspec.CLASSES]
     cells = map_tasks(misspec.run_sweep_task, tasks, backend=cfg.backend, workers=cfg.workers or None,

@@ -1,124 +1,229 @@
-"""Configuration: dataclass defaults < --config FILE.toml < --set key=value < explicit options.
+"""Typed settings: dataclass defaults < --config FILE.toml < --set key=value < explicit options.
 
-Every pipeline describes its settings as a dataclass; `resolve` merges the layers with type checks, and
-`dumps_toml` writes the resolved configuration into the run folder.
+Every pipeline declares its settings as a dataclass whose fields carry their type, range and choices
+(`Annotated[int, Field(ge=1)]`, `Literal[...]`); pydantic validates every merged layer against that schema, so a
+bad value is one clear line before anything runs. `dumps_toml` (tomli-w) writes the resolved settings, and they
+read back to the same settings (infinities and NaN included). Agent and game specs (`ucbvi:delta=0.05`) are
+validated by the same means against the keyword signature of the class they build (`parse_spec`, `build_spec`).
 """
 from __future__ import annotations
 
 import dataclasses
-import json
+import functools
+import inspect
 import tomllib
 import typing
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Annotated, Any, Callable, Literal, Mapping
+
+from pydantic import Field
 
 from toolbox.core.errors import UserInputError
 
+# Field types shared by the pipelines' settings (pydantic constraints on plain dataclass fields).
+PosInt = Annotated[int, Field(ge=1)]
+Count = Annotated[int, Field(ge=0)]  # where 0 means "all", "none" or "the default", as each field says
+PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Real = Annotated[float, Field(allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Seed = Annotated[int, Field(ge=0, le=2**63 - 1)]
+Backend = Literal["serial", "process", "ray"]
+
+
+PROVENANCE_TABLE = "provenance"  # written into every run's config.toml; not a setting, so ignored on reading
+
 
 def load_toml(path: str | Path) -> dict:
+    """The settings in a TOML file (a run's config.toml included: its provenance table is left out)."""
     path = Path(path)
     if not path.is_file():
         raise UserInputError(f"config file not found: {path}")
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserInputError(f"{path}: not valid TOML ({exc})") from exc
+    data.pop(PROVENANCE_TABLE, None)
+    return data
+
+
+def parse_value(raw: str) -> Any:
+    """A TOML literal (number, boolean, inf, nan, string, array) or, failing that, the bare word as a string."""
+    try:
+        return tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw.strip()
 
 
 def parse_set(items: list[str] | None) -> dict:
-    """--set key=value pairs; values are read as TOML literals (numbers, booleans, strings, arrays)."""
+    """--set key=value pairs (dotted keys reach nested settings); values are read by `parse_value`."""
     out: dict[str, Any] = {}
     for item in items or []:
-        if "=" not in item:
+        key, eq, raw = item.partition("=")
+        if not eq or not key.strip():
             raise UserInputError(f"--set expects key=value, got {item!r}")
-        key, raw = item.split("=", 1)
-        key = key.strip()
-        try:
-            value = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw  # a bare word is a string
-        _assign(out, key.split("."), value)
+        tree = out
+        *parents, leaf = key.strip().split(".")
+        for k in parents:
+            tree = tree.setdefault(k, {})
+        tree[leaf] = parse_value(raw)
     return out
 
 
-def _assign(tree: dict, keys: list[str], value: Any) -> None:
-    for k in keys[:-1]:
-        tree = tree.setdefault(k, {})
-    tree[keys[-1]] = value
+@functools.lru_cache(maxsize=None)
+def _adapter(cls):
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(cls)
 
 
-def _coerce(name: str, value: Any, hint: Any) -> Any:
-    origin = typing.get_origin(hint)
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint in (int, float, str, bool):
-        if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
-            raise UserInputError(f"config {name}: expected {hint.__name__}, got {value!r}")
-        return value
-    if origin in (list, tuple) and isinstance(value, (list, tuple)):
-        args = typing.get_args(hint)
-        if args and args[0] is float:
-            value = [float(v) for v in value]
-        return origin(value)
-    if dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
-        return merge(hint(), value, prefix=f"{name}.")
-    return value
+def _errors_line(exc, prefix: str = "") -> str:
+    """pydantic's ValidationError as one line: 'setting a.b: <reason> (got <value>)'; ... for each error."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"])
+        got = err.get("input")
+        shown = "" if isinstance(got, Mapping) else f" (got {got!r})"
+        parts.append(f"{prefix}{where}: {err['msg'].lower()}{shown}")
+    return "setting " + "; ".join(parts)
 
 
-def merge(base, overrides: Mapping[str, Any], prefix: str = ""):
-    """A copy of dataclass `base` with `overrides` applied; unknown keys are user errors."""
+def _is_list(hint: Any) -> bool:
+    while typing.get_origin(hint) is typing.Annotated:
+        hint = typing.get_args(hint)[0]
+    return typing.get_origin(hint) in (list, tuple)
+
+
+def _normalise(base, overrides: Mapping[str, Any], prefix: str) -> dict:
+    """Check the keys against the dataclass (unknown keys are user errors), spell them as fields, and read a bare
+    string given to a list setting as a comma-separated list (`--set partitions=kmeans,random`)."""
+    hints = typing.get_type_hints(type(base), include_extras=True)
+    fields = {f.name for f in dataclasses.fields(base)}
+    out = {}
+    for key, value in overrides.items():
+        name = str(key).replace("-", "_")
+        if name not in fields:
+            raise UserInputError(f"unknown setting {prefix}{key} (known: {', '.join(sorted(fields))})")
+        current = getattr(base, name)
+        if dataclasses.is_dataclass(current) and isinstance(value, Mapping):
+            value = _normalise(current, value, f"{prefix}{key}.")
+        elif _is_list(hints[name]) and isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        elif _is_list(hints[name]) and not isinstance(value, (list, tuple)):
+            value = [value]
+        out[name] = value
+    return out
+
+
+def _deep_update(tree: dict, changes: Mapping[str, Any]) -> dict:
+    for k, v in changes.items():
+        tree[k] = _deep_update(dict(tree[k]), v) if isinstance(v, Mapping) and isinstance(tree.get(k), dict) else v
+    return tree
+
+
+def validate(cfg):
+    """Re-check a settings dataclass against its declared schema (types, ranges, choices); returns a new one."""
+    from pydantic import ValidationError
+
+    try:
+        return _adapter(type(cfg)).validate_python(dataclasses.asdict(cfg))
+    except ValidationError as exc:
+        raise UserInputError(_errors_line(exc)) from None
+
+
+def merge(base, overrides: Mapping[str, Any] | None, prefix: str = ""):
+    """A validated copy of dataclass `base` with `overrides` applied; unknown keys and bad values are user errors."""
+    from pydantic import ValidationError
+
     if not overrides:
         return base
-    hints = typing.get_type_hints(type(base))
-    fields = {f.name for f in dataclasses.fields(base)}
-    changes = {}
-    for key, value in overrides.items():
-        key_py = key.replace("-", "_")
-        if key_py not in fields:
-            raise UserInputError(f"unknown setting {prefix}{key} (known: {', '.join(sorted(fields))})")
-        current = getattr(base, key_py)
-        if dataclasses.is_dataclass(current) and isinstance(value, Mapping):
-            changes[key_py] = merge(current, value, prefix=f"{prefix}{key}.")
-        else:
-            changes[key_py] = _coerce(prefix + key, value, hints[key_py])
-    return dataclasses.replace(base, **changes)
+    data = _deep_update(dataclasses.asdict(base), _normalise(base, overrides, prefix))
+    try:
+        return _adapter(type(base)).validate_python(data)
+    except ValidationError as exc:
+        raise UserInputError(_errors_line(exc, prefix)) from None
 
 
 def resolve(defaults, config_file: str | Path | None = None, sets: list[str] | None = None,
             explicit: Mapping[str, Any] | None = None):
-    """Defaults < config file < --set < explicit (options the user typed; None values are ignored)."""
-    cfg = defaults
+    """Defaults < config file < --set < explicit (options the user typed; None values are ignored); the result
+    is validated even when nothing was overridden."""
+    cfg = validate(defaults)
     if config_file:
         cfg = merge(cfg, load_toml(config_file))
     cfg = merge(cfg, parse_set(sets))
     return merge(cfg, {k: v for k, v in (explicit or {}).items() if v is not None})
 
 
+def to_toml_data(obj: Any) -> Any:
+    """Plain TOML data: dataclasses as tables, tuples as arrays, paths as strings, None left out."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        obj = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): to_toml_data(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, (list, tuple)):
+        return [to_toml_data(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):  # numpy scalars
+        return obj.item()
+    return obj
+
+
 def dumps_toml(obj: Any) -> str:
-    """TOML for a dataclass or nested dict of scalars / lists (the subset our configurations use)."""
-    data = dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else dict(obj)
-    lines: list[str] = []
-    _toml_table(data, [], lines)
-    return "\n".join(lines).strip() + "\n"
+    """TOML text of a settings dataclass or mapping (tomli-w), read back by `load_toml` to the same values."""
+    import tomli_w
+
+    return tomli_w.dumps(to_toml_data(obj))
 
 
-def _toml_table(data: Mapping[str, Any], path: list[str], lines: list[str]) -> None:
-    scalars = {k: v for k, v in data.items() if not isinstance(v, Mapping)}
-    tables = {k: v for k, v in data.items() if isinstance(v, Mapping)}
-    if path and scalars:
-        lines.append(f"\n[{'.'.join(path)}]")
-    for k, v in scalars.items():
-        if v is not None:
-            lines.append(f"{k} = {_toml_value(v)}")
-    for k, v in tables.items():
-        _toml_table(v, [*path, k], lines)
+# ------------------------------------------------------------------------------------- name:key=value,... specs
+def parse_spec(spec: str, what: str = "agent") -> tuple[str, dict[str, Any]]:
+    """'name' or 'name:key=value,key=value' -> (name, {key: TOML-read value}); keys spelled with '_'."""
+    name, _, rest = spec.strip().partition(":")
+    if not name:
+        raise UserInputError(f"{what} {spec!r}: missing name")
+    params: dict[str, Any] = {}
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, raw = item.partition("=")
+        if not eq or not key.strip():
+            raise UserInputError(f"{what} {spec!r}: expected key=value, got {item!r}")
+        params[key.strip().replace("-", "_")] = parse_value(raw)
+    return name, params
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v) if v == v and v not in (float("inf"), float("-inf")) else ('"nan"' if v != v else '"inf"')
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    return json.dumps(str(v))
+def _keyword_params(target: Callable) -> dict[str, tuple[Any, Any]]:
+    """name -> (annotation, default) of the keyword parameters with defaults that `target` accepts; for a class,
+    its __init__'s, and its bases' too while each __init__ passes **kwargs on."""
+    fns = [c.__init__ for c in target.__mro__ if "__init__" in vars(c)] if isinstance(target, type) else [target]
+    out: dict[str, tuple[Any, Any]] = {}
+    for fn in fns:
+        if fn is object.__init__:
+            break
+        hints = typing.get_type_hints(fn, include_extras=True)
+        params = inspect.signature(fn).parameters.values()
+        for p in params:
+            if p.default is not p.empty and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
+                out.setdefault(p.name, (hints.get(p.name, Any), p.default))
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            break
+    return out
+
+
+def check_params(target: Callable, params: Mapping[str, Any], label: str) -> dict[str, Any]:
+    """Validate keyword parameters against the annotated keyword signature of `target` (a function or a class:
+    Annotated ranges, Literal choices); unknown names and bad values are one-line user errors. Returns the
+    converted values."""
+    from pydantic import ValidationError, create_model
+
+    accepted = _keyword_params(target)
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise UserInputError(f"{label}: unknown parameter(s) {', '.join(unknown)} "
+                             f"(known: {', '.join(sorted(accepted)) or 'none'})")
+    model = create_model("params", **{n: accepted[n] for n in params})
+    try:
+        checked = model(**params)
+    except ValidationError as exc:
+        raise UserInputError(_errors_line(exc).replace("setting ", f"{label}: ", 1)) from None
+    return {n: getattr(checked, n) for n in params}

@@ -2,11 +2,16 @@
 
 Tasks must be pure functions of their arguments (seeds included), so every backend returns identical results in
 the input order. Ray is optional (`pip install toolbox[ray]`); it starts a local instance when no address is set.
+
+Interruption: Ctrl-C or SIGTERM in the parent cancels the queued tasks and stops the running ones on every
+backend (loky kills its workers; Ray cancels its tasks), so a command stops within seconds. Process workers ignore
+SIGINT (the parent decides) and, on Linux, die with their parent even when it is killed outright.
 """
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
+import signal
+import sys
 from typing import Callable, Iterable, Sequence, TypeVar
 
 from toolbox.core.errors import UserInputError
@@ -15,10 +20,23 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 BACKENDS = ("serial", "process", "ray")
+_PR_SET_PDEATHSIG = 1
 
 
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def _worker_init() -> None:
+    """Process workers: Ctrl-C is the parent's to handle, and a worker never outlives its parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
 
 
 def map_tasks(fn: Callable[[T], R], tasks: Iterable[T], backend: str = "serial", workers: int | None = None,
@@ -28,6 +46,8 @@ def map_tasks(fn: Callable[[T], R], tasks: Iterable[T], backend: str = "serial",
     total = len(items)
     if backend not in BACKENDS:
         raise UserInputError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if workers is not None and workers < 1:
+        raise UserInputError(f"workers must be >= 1, got {workers}")
     if backend == "serial" or total <= 1:
         out = []
         for i, item in enumerate(items):
@@ -37,18 +57,26 @@ def map_tasks(fn: Callable[[T], R], tasks: Iterable[T], backend: str = "serial",
         return out
     workers = workers or default_workers()
     if backend == "process":
-        import multiprocessing as mp
-
-        ctx = mp.get_context("spawn")  # fork is unsafe with torch's threads
-        with ProcessPoolExecutor(max_workers=min(workers, total), mp_context=ctx) as pool:
-            futures = [pool.submit(fn, item) for item in items]
-            out = []
-            for i, fut in enumerate(futures):
-                out.append(fut.result())
-                if progress:
-                    progress(i + 1, total)
-            return out
+        return _map_process(fn, items, min(workers, total), progress)
     return _map_ray(fn, items, workers, progress, ray_address)
+
+
+def _map_process(fn, items, workers, progress):
+    from loky import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init)
+    try:
+        futures = [pool.submit(fn, item) for item in items]
+        out = []
+        for i, fut in enumerate(futures):
+            out.append(fut.result())
+            if progress:
+                progress(i + 1, len(items))
+    except BaseException:
+        pool.shutdown(wait=False, kill_workers=True)  # cancel the queue, stop the running tasks
+        raise
+    pool.shutdown(wait=True)
+    return out
 
 
 def _map_ray(fn, items, workers, progress, address):
@@ -66,8 +94,13 @@ def _map_ray(fn, items, workers, progress, address):
     remote = ray.remote(fn)
     refs = [remote.remote(item) for item in items]
     out = []
-    for i, ref in enumerate(refs):
-        out.append(ray.get(ref))
-        if progress:
-            progress(i + 1, len(items))
+    try:
+        for i, ref in enumerate(refs):
+            out.append(ray.get(ref))
+            if progress:
+                progress(i + 1, len(items))
+    except BaseException:
+        for ref in refs:
+            ray.cancel(ref, force=True)
+        raise
     return out

@@ -21,17 +21,19 @@ import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Annotated, Callable, Literal
 
 import numpy as np
+from pydantic import Field
 
 from toolbox.core import native
+from toolbox.core.config import Count, NonNegFloat, PosFloat, PosInt, Real
 from toolbox.core.errors import UserInputError
+from toolbox.core.guards import check_memory
 from toolbox.core.io import atomic_write_bytes, save_figure, write_csv, write_json
-from toolbox.diffusion import thermo
-from toolbox.diffusion import transitions as tr
+from toolbox.diffusion import thermo, transitions as tr
 from toolbox.diffusion.densities import GaussianMixture, from_spec
-from toolbox.diffusion.sampler import simulate, simulate_external
+from toolbox.diffusion.sampler import DIRECTIONS, SCHEMES, simulate, simulate_external
 
 SECTIONS = ("simulate", "entropy", "rates", "speciation", "phase-diagram", "collapse", "fp-potential", "learned")
 
@@ -39,49 +41,43 @@ SECTIONS = ("simulate", "entropy", "rates", "speciation", "phase-diagram", "coll
 @dataclass
 class DiffusionConfig:
     # data and dynamics (simulate, entropy)
-    data: str = "paper"           # gauss | paper | gmm | empirical | digits
-    mu: float = 1.0
-    sigma2: float = 1.0
-    dim: int = 1
-    points: str = ""              # npz (gmm) or npy [n, d] (empirical)
-    n_train: int = 0              # subsample of the training set (0: all)
-    direction: str = "forward"    # simulate: forward | reverse | flow
-    scheme: str = "euler"         # euler | exact | heun
-    t_lo: float = 0.0
-    t_hi: float = 10.0
-    steps: int = 1000
-    particles: int = 20000
-    chunk: int = 0
-    snapshot_stride: int = 10
-    # ensemble rates (Figs. 9-10)
-    rates_sigma2: float = 0.4
-    rates_t_max: float = 3.0
-    rates_points: int = 601
-    # speciation: cloning in d dimensions (Biroli et al.)
-    clone_dim: int = 256
-    clone_pairs: int = 1000
-    clone_times: list[float] = field(default_factory=lambda: [1.5, 2.2, 2.7726, 3.3, 4.5])
-    clone_h: float = 0.02
-    # phase diagram and the unstable-phase test
-    unstable_sigma2: float = 3.0
-    # collapse
-    collapse_dim: int = 256
-    collapse_n: int = 20000
-    collapse_samples: int = 256
-    collapse_times: list[float] = field(default_factory=lambda: [0.9, 1.1, 1.2, 1.3, 1.4, 1.6, 2.0, 3.0])
-    memo_n: int = 200
-    memo_samples: int = 200
-    memo_t_lo: float = 0.05
-    # Franz-Parisi potential (Fig. 11)
-    fp_sigma2: float = 0.1
-    fp_times: list[float] = field(default_factory=lambda: [0.42, 0.015, 0.01])
-    fp_samples: int = 10000
-    fp_points: int = 300
-    # learned score (2-D mixture with means (+-a, +-a))
-    learned_a: float = 2.0
-    learned_sigma2: float = 0.3
-    learned_train_steps: int = 1500  # about a minute on one idle core
-    learned_particles: int = 2000
+    data: Literal["gauss", "paper", "gmm", "empirical", "digits"] = "paper"
+    mu: Real = 1.0
+    sigma2: PosFloat = 1.0
+    dim: PosInt = 1
+    points: str = ""  # npz (gmm) or npy [n, d] (empirical)
+    n_train: Count = 0  # subsample of the training set (0: all)
+    direction: Literal[tuple(DIRECTIONS)] = "forward"  # simulate: forward | reverse | flow
+    scheme: Literal[tuple(SCHEMES)] = "euler"
+    t_lo: NonNegFloat = 0.0
+    t_hi: PosFloat = 10.0
+    steps: PosInt = 1000
+    particles: PosInt = 20000
+    chunk: Count = 0
+    snapshot_stride: PosInt = 10  # ensemble rates (Figs. 9-10)
+    rates_sigma2: PosFloat = 0.4
+    rates_t_max: PosFloat = 3.0
+    rates_points: Annotated[int, Field(ge=3)] = 601  # speciation: cloning in d dimensions (Biroli et al.)
+    clone_dim: PosInt = 256
+    clone_pairs: PosInt = 1000
+    clone_times: list[PosFloat] = field(default_factory=lambda: [1.5, 2.2, 2.7726, 3.3, 4.5])
+    clone_h: PosFloat = 0.02  # phase diagram and the unstable-phase test
+    unstable_sigma2: PosFloat = 3.0  # collapse
+    collapse_dim: PosInt = 256
+    collapse_n: PosInt = 20000
+    collapse_samples: PosInt = 256
+    collapse_times: list[PosFloat] = field(default_factory=lambda: [0.9, 1.1, 1.2, 1.3, 1.4, 1.6, 2.0, 3.0])
+    memo_n: PosInt = 200
+    memo_samples: PosInt = 200
+    memo_t_lo: PosFloat = 0.05  # Franz-Parisi potential (Fig. 11)
+    fp_sigma2: PosFloat = 0.1
+    fp_times: list[PosFloat] = field(default_factory=lambda: [0.42, 0.015, 0.01])
+    fp_samples: PosInt = 10000
+    fp_points: Annotated[int, Field(ge=3)] = 300  # learned score (2-D mixture with means (+-a, +-a))
+    learned_a: PosFloat = 2.0
+    learned_sigma2: PosFloat = 0.3
+    learned_train_steps: PosInt = 1500  # about a minute on one idle core
+    learned_particles: PosInt = 2000
 
 
 def _plt():
@@ -453,11 +449,27 @@ RUNNERS: dict[str, Callable] = {
 }
 
 
-def run(cfg: DiffusionConfig, out: Path, sections, seed: int = 0, device: str = "cpu", log=print) -> dict:
-    """Run the chosen sections into `out`; returns {section: summary} (also written to summary.json)."""
+def check(cfg: DiffusionConfig, sections) -> None:
+    """Every check on sections and settings that needs no computation, including the memory guard."""
     unknown = [s for s in sections if s not in RUNNERS]
     if unknown:
         raise UserInputError(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
+    if cfg.t_hi <= cfg.t_lo:
+        raise UserInputError(f"t_hi ({cfg.t_hi:g}) must be greater than t_lo ({cfg.t_lo:g})")
+    if cfg.data in ("gmm", "empirical") and not Path(cfg.points).is_file():
+        raise UserInputError(f"data {cfg.data} needs points=FILE; not found: {cfg.points or '(empty)'}")
+    # the largest arrays: the particles' state (a few copies) and the snapshots of `simulate`, in float64
+    snapshots = cfg.steps // cfg.snapshot_stride + 1 if "simulate" in sections else 0
+    check_memory(8.0 * cfg.particles * cfg.dim * (8 + snapshots), f"{cfg.particles} particles in {cfg.dim} dimensions",
+                 "lower particles (or raise snapshot_stride)")
+    check_memory(8.0 * max(cfg.collapse_n * cfg.collapse_dim * 3, cfg.clone_pairs * cfg.clone_dim * 8,
+                           cfg.fp_samples * cfg.fp_points * 2),
+                 "the collapse / speciation / Franz-Parisi sections", "lower collapse_n, clone_pairs or fp_samples")
+
+
+def run(cfg: DiffusionConfig, out: Path, sections, seed: int = 0, device: str = "cpu", log=print) -> dict:
+    """Run the chosen sections into `out`; returns {section: summary} (also written to summary.json)."""
+    check(cfg, sections)
     results = {"config": dataclasses.asdict(cfg), "seed": seed, "device": device}
     for name in sections:
         log(f"sample-diffusion: {name} ...")

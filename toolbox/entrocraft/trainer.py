@@ -19,89 +19,92 @@ import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Annotated, Callable, Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 
+from toolbox.core.config import Backend, Count, Fraction, NonNegFloat, PosFloat, PosInt, Real, Seed
 from toolbox.core.errors import UserInputError
 from toolbox.core.executor import map_tasks
 from toolbox.core.io import atomic_write_bytes, write_csv, write_json
 from toolbox.core.rng import numpy_generator
 from toolbox.entrocraft import advantages as adv_mod
-from toolbox.entrocraft.control import (FILTER_MODES, BandSchedule, band_warning, batch_entropy, load_knots_csv,
-                                        parse_knots, release_advantages, theorem_condition, tracking_error)
+from toolbox.entrocraft.control import (FILTER_MODES, SCHEDULE_KINDS, BandSchedule, band_warning, batch_entropy,
+                                        load_knots_csv, parse_knots, release_advantages, theorem_condition,
+                                        tracking_error)
 from toolbox.entrocraft.epilogue import rejection_epilogue
 from toolbox.entrocraft.fused_entropy import row_entropy
 from toolbox.entrocraft.model import CharTokenizer, GPTConfig, TinyGPT, load_hf, pad_prompts, sample
 from toolbox.entrocraft.passk import evaluate_samples
-from toolbox.entrocraft.tasks import Task, make_task, sample_indices
+from toolbox.entrocraft.tasks import TASKS, Task, make_task, sample_indices
 
 CONTROLS = ("none", "entrocraft", "entropy-loss", "clip-higher", "clip-cov", "kl-cov", "w-reinforce", "entropic")
 
 
 @dataclass
 class TrainConfig:
-    task: str = "countdown"
-    prompts: str = ""                 # JSONL for task = jsonl
-    verifier: str = "exact"           # exact | module:function
-    test_fraction: float = 0.2
-    split_seed: int = 0
-    model: str = ""                   # a local Hugging Face folder; empty = the built-in GPT
-    d_model: int = 64
-    n_layer: int = 2
-    n_head: int = 4
-    sft_steps: int = 300              # supervised warm start on one solution per train instance
-    sft_batch: int = 128
-    sft_lr: float = 3e-3
-    sft_wrong_fraction: float = 0.5   # share of warm-start targets replaced by a random legal (mostly wrong) answer
-    steps: int = 200
-    prompts_per_step: int = 64
-    group_size: int = 8
-    temperature: float = 1.0
-    top_p: float = 1.0
-    lr: float = 1e-3
-    ppo_epochs: int = 2
-    minibatches: int = 2
-    clip_low: float = 0.2
-    clip_high: float = 0.2
-    kl_coef: float = 1e-3             # low-variance KL loss [P Table 4]
-    reward_correct: float = 1.0
-    reward_wrong: float = -1.0
-    estimator: str = "grpo"
-    control: str = "entrocraft"
-    filter_mode: str = "paper"        # paper (Alg. 1) | release (the authors' code: RAFT++/NSR out of band)
-    entropy_aggregation: str = "token-mean"
-    schedule: str = "linear"          # constant | linear | cosine | piecewise | csv
-    band_start: list[float] = field(default_factory=lambda: [0.6, 0.7])
-    band_end: list[float] = field(default_factory=lambda: [0.4, 0.5])
-    band_knots: str = ""              # piecewise: "step:low:high,..."
-    band_csv: str = ""                # csv: columns step,h_low,h_high
-    band_relative: bool = False       # band edges are multiples of the post-warm-start entropy H0
-    entropy_coef: float = 0.003       # entropy-loss baseline
-    clip_higher: float = 0.28         # Clip-Higher's eps_high (DAPO)
-    clip_cov_ratio: float = 2e-4
+    task: Literal[TASKS] = "countdown"
+    prompts: str = ""  # JSONL for task = jsonl
+    verifier: str = "exact"  # exact | module:function
+    test_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    split_seed: Seed = 0
+    model: str = ""  # a local Hugging Face folder; empty = the built-in GPT
+    d_model: PosInt = 64
+    n_layer: PosInt = 2
+    n_head: PosInt = 4
+    sft_steps: Count = 300  # supervised warm start on one solution per train instance
+    sft_batch: PosInt = 128
+    sft_lr: PosFloat = 3e-3
+    sft_wrong_fraction: Fraction = 0.5  # share of warm-start targets replaced by a random legal (mostly wrong) answer
+    steps: PosInt = 200
+    prompts_per_step: PosInt = 64
+    group_size: Annotated[int, Field(ge=2)] = 8
+    temperature: PosFloat = 1.0
+    top_p: Annotated[float, Field(gt=0, le=1)] = 1.0
+    lr: PosFloat = 1e-3
+    ppo_epochs: PosInt = 2
+    minibatches: PosInt = 2
+    clip_low: NonNegFloat = 0.2
+    clip_high: NonNegFloat = 0.2
+    kl_coef: NonNegFloat = 1e-3  # low-variance KL loss [P Table 4]
+    reward_correct: Real = 1.0
+    reward_wrong: Real = -1.0
+    estimator: Literal[adv_mod.ESTIMATORS] = "grpo"
+    control: Literal[CONTROLS] = "entrocraft"
+    filter_mode: Literal[FILTER_MODES] = "paper"  # paper (Alg. 1) | release (the authors' code: RAFT++/NSR out of band)
+    entropy_aggregation: Literal["token-mean", "seq-mean"] = "token-mean"
+    schedule: Literal[SCHEDULE_KINDS] = "linear"
+    band_start: list[Real] = field(default_factory=lambda: [0.6, 0.7])
+    band_end: list[Real] = field(default_factory=lambda: [0.4, 0.5])
+    band_knots: str = ""  # piecewise: "step:low:high,..."
+    band_csv: str = ""  # csv: columns step,h_low,h_high
+    band_relative: bool = False  # band edges are multiples of the post-warm-start entropy H0
+    entropy_coef: NonNegFloat = 0.003  # entropy-loss baseline
+    clip_higher: NonNegFloat = 0.28  # Clip-Higher's eps_high (DAPO)
+    clip_cov_ratio: Fraction = 2e-4
     clip_cov_lb: float = 1.0
     clip_cov_ub: float = 5.0
-    clip_cov_ppo_clip: float = 1.0    # Clip-Cov / KL-Cov runs set the PPO clip to 1.0
-    kl_cov_ratio: float = 2e-4
-    kl_cov_coef: float = 1.0
-    w_reinforce_weight: float = 0.1
-    entropic_target: float = 0.5
-    entropic_kp: float = 1.0
-    entropic_ki: float = 0.01
-    gspo_clip_low: float = 3e-4
-    gspo_clip_high: float = 4e-4
-    eval_every: int = 25
-    eval_prompts: int = 256
-    eval_n: int = 16
-    eval_temperatures: list[float] = field(default_factory=lambda: [1.0, 0.6])
-    eval_top_p: float = 1.0
-    ckpt_every: int = 25
-    keep_checkpoints: int = 3
-    rollout_backend: str = "serial"   # serial | process | ray (through toolbox.core.executor.map_tasks)
-    rollout_shards: int = 1
-    threads: int = 1                  # torch CPU threads (tiny models run best on one; 0 = torch's default)
+    clip_cov_ppo_clip: NonNegFloat = 1.0  # Clip-Cov / KL-Cov runs set the PPO clip to 1.0
+    kl_cov_ratio: Fraction = 2e-4
+    kl_cov_coef: NonNegFloat = 1.0
+    w_reinforce_weight: NonNegFloat = 0.1
+    entropic_target: NonNegFloat = 0.5
+    entropic_kp: NonNegFloat = 1.0
+    entropic_ki: NonNegFloat = 0.01
+    gspo_clip_low: NonNegFloat = 3e-4
+    gspo_clip_high: NonNegFloat = 4e-4
+    eval_every: PosInt = 25
+    eval_prompts: PosInt = 256
+    eval_n: PosInt = 16
+    eval_temperatures: list[PosFloat] = field(default_factory=lambda: [1.0, 0.6])
+    eval_top_p: Annotated[float, Field(gt=0, le=1)] = 1.0
+    ckpt_every: PosInt = 25
+    keep_checkpoints: PosInt = 3
+    rollout_backend: Backend = "serial"  # serial | process | ray (through toolbox.core.executor.map_tasks)
+    rollout_shards: PosInt = 1
+    threads: Count = 1  # torch CPU threads (tiny models run best on one; 0 = torch's default)
 
 
 def validate(cfg: TrainConfig) -> None:

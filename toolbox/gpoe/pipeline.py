@@ -5,15 +5,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 
+from toolbox.core.config import Backend, Count, NonNegFloat, PosFloat, PosInt
 from toolbox.core.errors import UserInputError
 from toolbox.core.executor import map_tasks
-from toolbox.gpoe import data as gdata
-from toolbox.gpoe import experts as gexperts
-from toolbox.gpoe import fusion
+from toolbox.core.guards import check_memory
+from toolbox.gpoe import data as gdata, experts as gexperts, fusion
+from toolbox.gpoe.data import DATASETS
+from toolbox.gpoe.experts import HYPER_MODES, KERNELS
 from toolbox.gpoe.metrics import evaluate, noise_floor
 from toolbox.gpoe.partition import PARTITIONS, check_labels, partition
 
@@ -22,26 +24,26 @@ PREDICT_TARGETS = ("y", "f")
 
 @dataclass
 class FuseGpConfig:
-    dataset: str = "gp-prior"
-    data: str = ""            # CSV / NPZ path for dataset = "file"
-    target: str = ""          # target column (default: the last)
-    n_train: int = 4000
-    n_test: int = 1000
-    dims: int = 4             # gp-prior input dimension
-    noise_var: float = 0.01   # gp-prior observation noise
-    experts: int = 16
-    partitions: list[str] = field(default_factory=lambda: ["random", "kmeans", "kdtree"])
-    labels: str = ""          # .npy / .csv of one integer expert label per training point (partition "user")
-    rules: list[str] = field(default_factory=lambda: list(fusion.ALL_RULES))
-    hyper: str = "auto"       # auto: fixed (true values) when the data set knows them, else shared
-    kernel: str = "rbf"
-    iterations: int = 50      # L-BFGS iterations
-    predict: str = "y"        # entropy weights on the noisy-y predictive (prior k + s_n^2) or on the latent f
-    eps: float = fusion.DEFAULT_EPS  # prior fallback where the sum of weights is below this
-    full_gp_max: int = 4000   # full exact GP reference on at most this many training points (0: none)
-    backend: str = "serial"   # serial | process | ray
-    workers: int = 0
-    experts_per_task: int = 16
+    dataset: Literal[DATASETS] = "gp-prior"
+    data: str = ""  # CSV / NPZ path for dataset = "file"
+    target: str = ""  # target column (default: the last)
+    n_train: PosInt = 4000
+    n_test: PosInt = 1000
+    dims: PosInt = 4  # gp-prior input dimension
+    noise_var: PosFloat = 0.01  # gp-prior observation noise
+    experts: PosInt = 16
+    partitions: list[Literal[(*PARTITIONS, "user")]] = field(default_factory=lambda: ["random", "kmeans", "kdtree"])
+    labels: str = ""  # .npy / .csv of one integer expert label per training point (partition "user")
+    rules: list[Literal[fusion.ALL_RULES]] = field(default_factory=lambda: list(fusion.ALL_RULES))
+    hyper: Literal[("auto", *HYPER_MODES)] = "auto"  # auto: fixed (true values) when the data set knows them, else shared
+    kernel: Literal[KERNELS] = "rbf"
+    iterations: PosInt = 50  # L-BFGS iterations
+    predict: Literal[PREDICT_TARGETS] = "y"  # entropy weights on the noisy-y predictive (prior k + s_n^2) or on the latent f
+    eps: NonNegFloat = fusion.DEFAULT_EPS  # prior fallback where the sum of weights is below this
+    full_gp_max: Count = 4000  # full exact GP reference on at most this many training points (0: none)
+    backend: Backend = "serial"  # serial | process | ray
+    workers: Count = 0
+    experts_per_task: PosInt = 16
     plots: bool = True
 
 
@@ -87,11 +89,11 @@ def train_and_predict(x, y, mask, query, kernel, hyper, iterations, init, backen
 @dataclass
 class Predictions:
     """Expert predictions at the query points, in standardised units, ready to fuse."""
-    mean: np.ndarray          # [M, Q]
-    var: np.ndarray           # [M, Q]: of y (latent + noise) or of f
+    mean: np.ndarray  # [M, Q]
+    var: np.ndarray  # [M, Q]: of y (latent + noise) or of f
     weight_prior: np.ndarray  # [M, 1]: each expert's prior variance at x
-    prior_var: float          # the fused prior
-    noise: float              # added after fusion when fusing f
+    prior_var: float  # the fused prior
+    noise: float  # added after fusion when fusing f
 
 
 def as_target(mean, var_f, outputscale, noise, target: str) -> Predictions:
@@ -134,19 +136,21 @@ def _grbcm_layout(labels: np.ndarray, n_experts: int, seed: int):
     return comm, rest
 
 
+def check_cost(cfg: FuseGpConfig) -> None:
+    """Refuse a run whose float64 Gram matrices (full GP reference, every expert's shard) and predictions cannot
+    fit in memory; the settings' types, ranges and choices are checked by their schema."""
+    full = min(cfg.full_gp_max, cfg.n_train)
+    shard = -(-cfg.n_train // cfg.experts)
+    gram = 3 * 8.0 * max(full ** 2, min(cfg.experts, cfg.experts_per_task) * shard ** 2)
+    check_memory(gram + 8.0 * cfg.experts * cfg.n_test * 4 + 8.0 * (cfg.n_train + cfg.n_test) * cfg.dims * 2,
+                 f"fuse-gp with n_train={cfg.n_train}, {cfg.experts} experts and n_test={cfg.n_test}",
+                 "use more experts, a smaller full_gp_max or fewer points")
+
+
 def run(cfg: FuseGpConfig, out: Path, seed: int = 0, log: Callable[[str], None] = print,
         progress: Callable[..., None] | None = None, device: str = "cpu") -> dict:
     """The whole comparison; experts run on the CPU, the fusion on `device` (cpu or cuda)."""
-    for rule in cfg.rules:
-        if rule not in fusion.ALL_RULES:
-            raise UserInputError(f"unknown fusion rule {rule!r}; known: {', '.join(fusion.ALL_RULES)}")
-    for p in cfg.partitions:
-        if p not in (*PARTITIONS, "user"):
-            raise UserInputError(f"unknown partition {p!r}; known: {', '.join((*PARTITIONS, 'user'))}")
-    if cfg.predict not in PREDICT_TARGETS:
-        raise UserInputError(f"predict must be y or f, got {cfg.predict!r}")
-    if cfg.experts < 1:
-        raise UserInputError("experts must be at least 1")
+    check_cost(cfg)
     d = gdata.load(cfg.dataset, cfg.n_train, cfg.n_test, seed, cfg.dims, cfg.noise_var, cfg.data, cfg.target)
     hyper = cfg.hyper if cfg.hyper != "auto" else ("fixed" if d.true_hyper else "shared")
     if hyper == "fixed" and not d.true_hyper:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
 from toolbox.core import rng
+from toolbox.core.config import Count, NonNegFloat, PosInt, check_params, parse_spec
 from toolbox.core.errors import UserInputError
 from toolbox.ises import engine
 from toolbox.ises.games import Game
@@ -100,9 +102,7 @@ class ISES:
     name = "ises"
     deterministic = True
 
-    def __init__(self, depth: int = 1, beam: int = 8):
-        if depth < 1 or beam < 1:
-            raise UserInputError("ises needs depth >= 1 and beam >= 1")
+    def __init__(self, depth: PosInt = 1, beam: PosInt = 8):
         self.depth, self.beam = depth, beam
 
     def decide(self, state: State) -> Decision:
@@ -151,8 +151,8 @@ class SampledISES:
     name = "ises-sampled"
     deterministic = False
 
-    def __init__(self, states: int = 256, actions: int = 0, budget_ms: float = 0.0, miller_madow: bool = True,
-                 chunk: int = 128):
+    def __init__(self, states: PosInt = 256, actions: Count = 0, budget_ms: NonNegFloat = 0.0,
+                 miller_madow: bool = True, chunk: PosInt = 128):
         self.m, self.k, self.budget_ms, self.mm, self.chunk = states, actions, budget_ms, miller_madow, chunk
 
     def decide(self, state: State) -> Decision:
@@ -226,7 +226,7 @@ class Optimal:
     name = "optimal"
     deterministic = True
 
-    def __init__(self, beam: int = 0):
+    def __init__(self, beam: Count = 0):
         self.beam = beam
         self._solvers: dict = {}
 
@@ -301,12 +301,10 @@ class SOISMCTS:
     name = "so-ismcts"
     deterministic = False
 
-    def __init__(self, budget_ms: float = 0.0, iterations: int = 0, c: float = 0.7, rollout: str = "random",
-                 max_actions: int = 0):
+    def __init__(self, budget_ms: NonNegFloat = 0.0, iterations: Count = 0, c: NonNegFloat = 0.7,
+                 rollout: Literal["random", "consistent"] = "random", max_actions: Count = 0):
         if not budget_ms and not iterations:
             raise UserInputError("so-ismcts needs a budget: budget_ms or iterations")
-        if rollout not in ("random", "consistent"):
-            raise UserInputError("so-ismcts rollout must be random or consistent")
         self.budget_ms, self.iterations, self.c, self.rollout, self.max_actions = \
             budget_ms, iterations, c, rollout, max_actions
 
@@ -397,23 +395,14 @@ AGENTS = {
 
 
 def make_agent(spec: str, budget_ms: float = 0.0):
-    """An agent from `name[:key=value,...]`; `budget_ms` sets the per-move budget of budgeted agents."""
-    from toolbox.ises.games import _parse_value
-
-    name, _, params = spec.strip().partition(":")
-    kwargs = {}
-    for item in filter(None, (p.strip() for p in params.split(","))):
-        if "=" not in item:
-            raise UserInputError(f"agent option {item!r}: expected key=value")
-        key, raw = (x.strip() for x in item.split("=", 1))
-        kwargs[key.replace("-", "_")] = _parse_value(raw)
+    """An agent from `name[:key=value,...]`, its options checked against the agent's signature; `budget_ms` sets
+    the per-move budget of budgeted agents."""
+    name, kwargs = parse_spec(spec)
     classes = {"ises": ISES, "ises-sampled": SampledISES, "so-ismcts": SOISMCTS, "minimax": Minimax,
                "random": RandomConsistent, "optimal": Optimal}
     if name not in classes:
         raise UserInputError(f"unknown agent {name!r}; known: {', '.join(classes)}")
+    kwargs = check_params(classes[name], kwargs, f"agent {spec!r}")
     if budget_ms and name in ("ises-sampled", "so-ismcts") and "iterations" not in kwargs:
         kwargs.setdefault("budget_ms", float(budget_ms))  # an iteration budget keeps runs reproducible
-    try:
-        return classes[name](**kwargs)
-    except TypeError as exc:
-        raise UserInputError(f"{name}: bad option ({exc})") from None
+    return classes[name](**kwargs)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from toolbox.core import rng
+from toolbox.core.config import Backend, Count, NonNegFloat, PosInt
 from toolbox.core.errors import UserInputError
 from toolbox.core.executor import map_tasks
 
@@ -24,12 +25,12 @@ EIGHT_GAMES = ["mastermind", "bulls-cows", "wordle", "jotto", "number", "coin", 
 class BenchConfig:
     games: list[str] = field(default_factory=lambda: list(EIGHT_GAMES))
     agents: list[str] = field(default_factory=lambda: ["ises-sampled", "so-ismcts"])
-    budgets_ms: list[float] = field(default_factory=lambda: [10.0, 100.0])
-    n_games: int = 20          # secrets per game; 0 = all secrets
-    max_actions: int = 0       # 0: 4 x the game's turn limit + 10
-    backend: str = "process"   # serial | process | ray
-    workers: int = 0           # 0: all cores
-    chunk: int = 10            # secrets per task
+    budgets_ms: list[NonNegFloat] = field(default_factory=lambda: [10.0, 100.0])
+    n_games: Count = 20  # secrets per game; 0 = all secrets
+    max_actions: Count = 0  # 0: 4 x the game's turn limit + 10
+    backend: Backend = "process"  # serial | process | ray
+    workers: Count = 0  # 0: all cores
+    chunk: PosInt = 10  # secrets per task
 
 
 def agent_name(spec: str) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from toolbox.core.config import check_params, parse_spec
 from toolbox.core.errors import UserInputError
 from toolbox.ises import engine
 
@@ -567,30 +568,12 @@ GAMES = {
 }
 
 
-def _parse_value(raw: str):
-    low = raw.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    try:
-        return int(raw)
-    except ValueError:
-        return raw
-
-
 @functools.lru_cache(maxsize=8)
 def make_game(spec: str) -> Game:
-    """A game from its spec `name[:key=value,...]` (cached per process, tables included)."""
-    name, _, params = spec.strip().partition(":")
-    name = name.strip().lower()
+    """A game from its spec `name[:key=value,...]` (cached per process, tables included); options are checked
+    against the game's signature."""
+    name, kwargs = parse_spec(spec, "game")
+    name = name.lower()
     if name not in GAMES:
         raise UserInputError(f"unknown game {name!r}; known: {', '.join(GAMES)}")
-    kwargs = {}
-    for item in filter(None, (p.strip() for p in params.split(","))):
-        if "=" not in item:
-            raise UserInputError(f"game option {item!r}: expected key=value")
-        key, raw = (x.strip() for x in item.split("=", 1))
-        kwargs[key.replace("-", "_")] = _parse_value(raw)
-    try:
-        return GAMES[name][0](**kwargs)
-    except TypeError as exc:
-        raise UserInputError(f"{name}: bad option ({exc})") from None
+    return GAMES[name][0](**check_params(GAMES[name][0], kwargs, f"game {spec!r}"))

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from toolbox.core import rng
+from toolbox.core.config import Count, NonNegFloat, Seed
 from toolbox.core.errors import UserInputError
 from toolbox.core.io import save_figure, write_csv, write_json, write_jsonl
 from toolbox.ises import bench
-from toolbox.ises.agents import Decision, State, make_agent
+from toolbox.ises.agents import Decision, Optimal, State, make_agent
 from toolbox.ises.games import Game, make_game
 from toolbox.ises.play import play_episode
 
@@ -20,13 +21,13 @@ from toolbox.ises.play import play_episode
 @dataclass
 class PlayConfig:
     game: str = "mastermind"
-    agent: str = "ises"          # spec, e.g. 'ises:depth=2', 'so-ismcts:iterations=500', 'optimal'
-    budget_ms: float = 0.0       # per-move budget of ises-sampled / so-ismcts
-    secret: str = ""             # the hidden secret; "" draws one from the seed
-    all_secrets: bool = False    # play every secret and report the totals
-    first: str = ""              # fixed first action (e.g. SALET)
-    max_actions: int = 0
-    seed: int = 0
+    agent: str = "ises"  # spec, e.g. 'ises:depth=2', 'so-ismcts:iterations=500', 'optimal'
+    budget_ms: NonNegFloat = 0.0  # per-move budget of ises-sampled / so-ismcts
+    secret: str = ""  # the hidden secret; "" draws one from the seed
+    all_secrets: bool = False  # play every secret and report the totals
+    first: str = ""  # fixed first action (e.g. SALET)
+    max_actions: Count = 0
+    seed: Seed = 0
 
 
 class FixedFirst:
@@ -42,8 +43,19 @@ class FixedFirst:
         return self.agent.decide(state)
 
 
+# The exact optimal search from the empty history is refused above this many (secret, action) pairs when the
+# game has no symmetry to reduce it (Wordle: 2,315 x 12,972 = 3e7, days of search): pass a first action or a beam.
+EXACT_ROOT_LIMIT = 10**6
+
+
 def build_agent(game: Game, cfg) -> object:
     agent = make_agent(cfg.agent, cfg.budget_ms)
+    pairs = game.n_secrets * game.n_actions
+    if isinstance(agent, Optimal) and agent.beam == 0 and not cfg.first and game.code_symmetry is None \
+            and pairs > EXACT_ROOT_LIMIT:
+        raise UserInputError(f"the exact optimal search over {game.n_secrets} x {game.n_actions} (secret, action) "
+                             f"pairs from the empty history is out of reach (limit {EXACT_ROOT_LIMIT:.0e}); pass "
+                             "--first ACTION (e.g. SALET for Wordle) or --agent optimal:beam=8")
     return FixedFirst(agent, game.action_index(cfg.first)) if cfg.first else agent
 
 
@@ -113,7 +125,7 @@ def _plot_episode(game: Game, episode: dict, path: Path) -> None:
 
 @dataclass
 class BenchIsesConfig(bench.BenchConfig):
-    seed: int = 0
+    seed: Seed = 0
 
 
 def run_bench(cfg: BenchIsesConfig, folder: Path, log=print, progress=None) -> dict:

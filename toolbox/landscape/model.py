@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Literal
 
 import numpy as np
 
+from toolbox.core.config import Count, PosInt
 from toolbox.core.errors import UserInputError
 
 COHERENCES = ("c_v", "c_npmi", "u_mass", "c_uci")
@@ -19,12 +21,12 @@ COHERENCES = ("c_v", "c_npmi", "u_mass", "c_uci")
 
 @dataclasses.dataclass
 class LdaSettings:
-    passes: int = 10
-    iterations: int = 100
-    chunksize: int = 256        # online VB updates every chunk: small chunks converge in fewer passes
+    passes: PosInt = 10
+    iterations: PosInt = 100
+    chunksize: PosInt = 256  # online VB updates every chunk: small chunks converge in fewer passes
     alpha: str = "symmetric"
-    engine: str = "single"      # single (LdaModel, reproducible) | multicore (LdaMulticore, not reproducible)
-    workers: int = 0            # LdaMulticore workers; 0 = cores - 1 (at least 1)
+    engine: Literal["single", "multicore"] = "single"  # single (LdaModel, reproducible) | multicore (LdaMulticore, not reproducible)
+    workers: Count = 0  # LdaMulticore workers; 0 = cores - 1 (at least 1)
 
 
 @dataclasses.dataclass

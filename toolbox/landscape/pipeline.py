@@ -10,54 +10,55 @@ import dataclasses
 import io
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Annotated, Callable, Literal
 
 import numpy as np
+from pydantic import Field
 
+from toolbox.core.config import Backend, Count, NonNegFloat, PosInt
 from toolbox.core.errors import UserInputError
-from toolbox.core.rng import numpy_generator
 from toolbox.core.io import atomic_write_bytes, atomic_write_text, read_json, write_csv, write_json
-from toolbox.landscape import aspects as asp
-from toolbox.landscape import corpus as cp
-from toolbox.landscape import metrics as mt
-from toolbox.landscape import model as md
+from toolbox.core.rng import numpy_generator
+from toolbox.landscape import aspects as asp, corpus as cp, metrics as mt, model as md
+from toolbox.landscape.corpus import FORMATS
+from toolbox.landscape.model import COHERENCES
 from toolbox.landscape.select import SelectConfig, select_topics
 from toolbox.landscape.synthetic import SyntheticConfig, generate
 
 
 @dataclasses.dataclass
 class LandscapeConfig:
-    source: str = ""              # a file, a folder, 'reuters' or 'synthetic'
-    format: str = "auto"
+    source: str = ""  # a file, a folder, 'reuters' or 'synthetic'
+    format: Literal[FORMATS] = "auto"
     text_field: str = ""
     date_field: str = ""
     title_field: str = ""
-    bin: str = "year"             # year | quarter | month | week | N equal-width bins
-    date_from: str = ""           # keep documents dated in [date_from, date_to] (ISO, inclusive)
+    bin: str = "year"  # year | quarter | month | week | N equal-width bins
+    date_from: str = ""  # keep documents dated in [date_from, date_to] (ISO, inclusive)
     date_to: str = ""
     stem: bool = False
     phrases: bool = True
     stopwords: list[str] = dataclasses.field(default_factory=list)
-    min_tokens: int = 3
-    min_df: int = 2
-    max_df: float = 0.5
-    k: int = 39                   # CTP1 of the paper has 39 topics
-    k_range: str = ""             # e.g. "10:60:5": choose K by coherence
-    coherence: str = "c_v"
+    min_tokens: Count = 3
+    min_df: PosInt = 2
+    max_df: Annotated[float, Field(gt=0, le=1)] = 0.5
+    k: Annotated[int, Field(ge=2)] = 39  # CTP1 of the paper has 39 topics
+    k_range: str = ""  # e.g. "10:60:5": choose K by coherence
+    coherence: Literal[COHERENCES] = "c_v"
     lda: md.LdaSettings = dataclasses.field(default_factory=md.LdaSettings)
-    aspects: str = ""             # TOML / YAML aspect -> keyword -> weight
-    seed_strength: float = 10.0   # lambda in eta = eta0 (1 + lambda w)
-    seed_strength_grid: list[float] = dataclasses.field(default_factory=list)  # calibrate lambda over these
-    max_perplexity_increase: float = 0.1  # calibration constraint against the base model
-    tau: float = 0.1              # alignment threshold on the cosine
-    align_mu: float = 1.0
-    align_max_iter: int = 20
+    aspects: str = ""  # TOML / YAML aspect -> keyword -> weight
+    seed_strength: NonNegFloat = 10.0  # lambda in eta = eta0 (1 + lambda w)
+    seed_strength_grid: list[NonNegFloat] = dataclasses.field(default_factory=list)  # calibrate lambda over these
+    max_perplexity_increase: NonNegFloat = 0.1  # calibration constraint against the base model
+    tau: Annotated[float, Field(ge=-1, le=1)] = 0.1  # alignment threshold on the cosine
+    align_mu: NonNegFloat = 1.0
+    align_max_iter: PosInt = 20
     select: SelectConfig = dataclasses.field(default_factory=SelectConfig)
     synthetic: SyntheticConfig = dataclasses.field(default_factory=SyntheticConfig)
-    previous: str = ""            # the previous iteration's run folder
-    backend: str = "serial"       # executor for the coherence sweep
-    top_words: int = 10
-    representative_docs: int = 3
+    previous: str = ""  # the previous iteration's run folder
+    backend: Backend = "serial"  # executor for the coherence sweep
+    top_words: PosInt = 10
+    representative_docs: Count = 3
     plots: bool = True
 
 
@@ -66,12 +67,12 @@ class ModelView:
     """A fitted model with the metrics of §1.2 step 3."""
     name: str
     fitted: md.FittedModel
-    magnitude: np.ndarray        # [S, K] token share per slice
-    doc_share: np.ndarray        # [S, K] (1/D_s) sum_d theta_dk
-    mix_entropy: np.ndarray      # [S] H(M(s))
-    doc_entropy: np.ndarray      # [S] mean_d H(theta_d)
-    word_entropy: np.ndarray     # [S, K] H(phi_k^(s))
-    drift: np.ndarray            # [S, K] JSD(phi_k^(s) || phi_k^(s-1)), NaN at s = 0
+    magnitude: np.ndarray  # [S, K] token share per slice
+    doc_share: np.ndarray  # [S, K] (1/D_s) sum_d theta_dk
+    mix_entropy: np.ndarray  # [S] H(M(s))
+    doc_entropy: np.ndarray  # [S] mean_d H(theta_d)
+    word_entropy: np.ndarray  # [S, K] H(phi_k^(s))
+    drift: np.ndarray  # [S, K] JSD(phi_k^(s) || phi_k^(s-1)), NaN at s = 0
     trends: list[dict]
     overall_magnitude: np.ndarray
 

@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Annotated, Literal
 
 import numpy as np
+from pydantic import Field
 
+from toolbox.core.config import Fraction, NonNegFloat, PosInt
 from toolbox.core.errors import UserInputError
 from toolbox.core.rng import numpy_generator
 from toolbox.landscape.metrics import LN2, cosine_matrix, jsd_matrix
@@ -34,18 +37,18 @@ AGENTS = ("qlearn", "bandit")
 
 @dataclasses.dataclass
 class SelectConfig:
-    agent: str = "qlearn"
-    select: int = 5            # L, topics per selected set
-    episodes: int = 500       # topics.md suggests 200; every topic must be tried at the first pick (K episodes)
-    alpha: float = 1.0         # diversity weight
-    beta: float = 1.0          # aspect-similarity weight
-    kappa: float = 1.0         # trend weight [R]
-    gamma: float = 0.5         # redundancy penalty
-    delta: float = 0.2         # redundancy threshold on JSD / ln 2
-    learning_rate: float = 0.1
-    discount: float = 0.9
-    epsilon_start: float = 0.3
-    epsilon_end: float = 0.05
+    agent: Literal[AGENTS] = "qlearn"
+    select: PosInt = 5  # L, topics per selected set
+    episodes: PosInt = 500  # topics.md suggests 200; every topic must be tried at the first pick (K episodes)
+    alpha: NonNegFloat = 1.0  # diversity weight
+    beta: NonNegFloat = 1.0  # aspect-similarity weight
+    kappa: NonNegFloat = 1.0  # trend weight [R]
+    gamma: NonNegFloat = 0.5  # redundancy penalty
+    delta: Fraction = 0.2  # redundancy threshold on JSD / ln 2
+    learning_rate: Annotated[float, Field(gt=0, le=1)] = 0.1
+    discount: Fraction = 0.9
+    epsilon_start: Fraction = 0.3
+    epsilon_end: Fraction = 0.05
 
 
 class SetValue:

@@ -9,30 +9,33 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field
 
+from toolbox.core.config import Fraction, PosFloat, PosInt
 from toolbox.core.rng import numpy_generator
 from toolbox.landscape.corpus import Document
 
 
 @dataclasses.dataclass
 class SyntheticConfig:
-    topics: int = 5
-    slices: int = 10
-    docs_per_slice: int = 300
-    doc_length: int = 80
-    vocabulary: int = 500
-    rise_from: float = 0.1
-    rise_to: float = 0.5
-    concentration: float = 5.0   # c in theta_d ~ Dirichlet(c * M(s))
-    topic_word_prior: float = 0.05  # beta in phi_k ~ Dirichlet(beta)
+    topics: Annotated[int, Field(ge=2)] = 5
+    slices: Annotated[int, Field(ge=2)] = 10
+    docs_per_slice: PosInt = 300
+    doc_length: PosInt = 80
+    vocabulary: Annotated[int, Field(ge=2)] = 500
+    rise_from: Fraction = 0.1
+    rise_to: Fraction = 0.5
+    concentration: PosFloat = 5.0  # c in theta_d ~ Dirichlet(c * M(s))
+    topic_word_prior: PosFloat = 0.05  # beta in phi_k ~ Dirichlet(beta)
 
 
 @dataclasses.dataclass
 class PlantedTruth:
-    phi: np.ndarray          # [K, V] topic-word distributions
-    mix: np.ndarray          # [S, K] planted topic mix M(s)
+    phi: np.ndarray  # [K, V] topic-word distributions
+    mix: np.ndarray  # [S, K] planted topic mix M(s)
     vocabulary: list[str]
     rising_topic: int = 0
 

@@ -11,21 +11,25 @@ and returns a verdict. Noise draws are keyed by sample, so only the batch compos
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import numpy as np
+from pydantic import Field
 
+from toolbox.core.config import Count, Fraction, PosInt, Real
 from toolbox.core.errors import UserInputError
 from toolbox.core.rng import numpy_generator
-from toolbox.noisynn.noise import NoiseSpec, attach_noise, noise_site
-from toolbox.noisynn.train import NoisyModel, batch_order, calibrate, predict
+from toolbox.noisynn.models import MODELS, block_index
+from toolbox.noisynn.noise import AXES, KINDS, NoiseSpec, attach_noise, noise_site
+from toolbox.noisynn.train import NoisyModel, batch_order, batch_purity, calibrate, predict
 
 
 @dataclass(frozen=True)
 class AuditSettings:
     batch_size: int = 10
     permutations: int = 100
-    alpha: float = 0.05          # significance level of the permutation test
-    tolerance: float = 1e-5      # logits closer than this (relative to the largest logit) count as unchanged
+    alpha: float = 0.05  # significance level of the permutation test
+    tolerance: float = 1e-5  # logits closer than this (relative to the largest logit) count as unchanged
 
 
 def audit(model, spec: NoiseSpec, layer: int, x_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
@@ -81,16 +85,6 @@ def audit(model, spec: NoiseSpec, layer: int, x_train: np.ndarray, x_test: np.nd
     }
     result.update(verdict(result, settings))
     return result
-
-
-def batch_purity(labels: np.ndarray, order: np.ndarray, batch: int) -> float:
-    """Fraction of a sample's batch partners with its own label (1.0 for single-class batches; nan for B = 1)."""
-    same, total = 0, 0
-    for start in range(0, len(order), batch):
-        counts = np.bincount(labels[order[start:start + batch]])
-        same += int(np.sum(counts * (counts - 1)))
-        total += int(counts.sum() * (counts.sum() - 1))
-    return same / total if total else float("nan")
 
 
 def verdict(r: dict, settings: AuditSettings) -> dict:
@@ -153,17 +147,17 @@ def write_audit(out, result: dict) -> list[str]:
 
 @dataclass
 class AuditConfig:
-    checkpoint: str = ""         # a train-noisy checkpoint; empty: train a baseline first
+    checkpoint: str = ""  # a train-noisy checkpoint; empty: train a baseline first
     dataset: str = "digits"
-    model: str = "cnn"
-    epochs: int = 30
-    noise: str = "optimal"
-    strength: float = 0.0
-    layer: object = "head"       # block index or "head"
-    axis: str = "batch"
-    batch_size: int = 10
-    permutations: int = 100
-    threads: int = 1
+    model: Literal[MODELS] = "cnn"
+    epochs: PosInt = 30
+    noise: Literal[KINDS] = "optimal"
+    strength: Real = 0.0
+    layer: int | Literal["head"] = "head"  # block index or "head"
+    axis: Literal[AXES] = "batch"
+    batch_size: Annotated[int, Field(ge=2)] = 10
+    permutations: PosInt = 100
+    threads: Count = 1
 
 
 def run_audit(cfg: AuditConfig, out, seed: int = 0, log=print) -> dict:
@@ -181,7 +175,6 @@ def run_audit(cfg: AuditConfig, out, seed: int = 0, log=print) -> dict:
 def _run_audit(cfg: AuditConfig, out, seed: int, log) -> dict:
     from toolbox.noisynn.checkpoint import load_checkpoint
     from toolbox.noisynn.data import load_dataset
-    from toolbox.noisynn.study import StudyConfig, _layer_index
     from toolbox.noisynn.train import TrainSettings, build_noisy_model, train
 
     spec = NoiseSpec(cfg.noise, cfg.strength, cfg.axis, "eval")
@@ -200,7 +193,7 @@ def _run_audit(cfg: AuditConfig, out, seed: int, log) -> dict:
         train(noisy, data.x_train, data.y_train, TrainSettings(epochs=cfg.epochs), seed)
         noisy.injector.detach()
         model = noisy.model
-    layer = _layer_index(StudyConfig(model=model_name, depth=depth), cfg.layer)
+    layer = block_index(model_name, depth, cfg.layer)
     result = audit(model, spec, layer, data.x_train, data.x_test, data.y_test,
                    AuditSettings(cfg.batch_size, cfg.permutations), seed=data_seed)
     result["files"] = write_audit(out, result)

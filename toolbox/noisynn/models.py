@@ -16,6 +16,12 @@ from toolbox.core.errors import UserInputError
 
 MODELS = ("cnn", "vit")
 DEFAULT_DEPTH = {"cnn": 2, "vit": 4}
+HEAD = "head"  # the noise site after the last block, before the classifier
+
+
+def block_index(model: str, depth: int, layer: int | str) -> int:
+    """The block index of a noise site: an index, or HEAD (= the model's depth; 0 means the default depth)."""
+    return (depth or DEFAULT_DEPTH.get(model, 0)) if layer == HEAD else int(layer)
 
 
 class ResidualBlock(nn.Module):

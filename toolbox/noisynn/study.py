@@ -18,56 +18,58 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 
+from toolbox.core.config import Backend, Count, NonNegFloat, PosFloat, PosInt, Real, Seed
 from toolbox.core.errors import UserInputError
-from toolbox.noisynn.noise import NoiseSpec
+from toolbox.noisynn.models import HEAD, MODELS, block_index
+from toolbox.noisynn.noise import APPLY, AXES, KINDS, NoiseSpec
+from toolbox.noisynn.train import ORDERS
 
 PLANS = ("full", "sweep", "paper", "entropy")
-HEAD = "head"
 
 
 @dataclass
 class StudyConfig:
     dataset: str = "digits"
-    model: str = "cnn"
-    depth: int = 0                       # 0: model default (cnn 2 residual blocks, vit 4 blocks)
-    seeds: int = 10
-    first_seed: int = 0                  # seeds are first_seed, first_seed + 1, ...
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    plan: str = "full"
-    stages: str = "all"                  # all | train (train-time conditions only) | eval (eval-time only)
-    noise: str = "linear"                # sweep: which noise
-    strengths: list[float] = field(default_factory=lambda: [0.1, 0.3])
-    ks: list[int] = field(default_factory=lambda: [10, 14, 16])  # entropy plan: numbers of mixed samples
-    layers: list = field(default_factory=lambda: [-1])  # block indices (negative from the end) or "head"
-    apply: str = "train"                 # sweep: train | eval | both
-    axis: str = "batch"
-    detach_partner: str = "official"     # official (linear detached, optimal not) | detach | full
-    gauss_mean: float = 0.0
-    gauss_std: float = 1.0
-    relative_gauss: bool = True          # Gaussian strength in units of the clean feature std at the site
-    impulse_extrema: str = "batch"
-    eval_batch_size: int = 64
-    eval_order: str = "shuffled"         # shuffled (leak-free) | sorted (official) | as-is
-    entropy_dims: int = 32
-    backend: str = "process"
-    workers: int = 2
-    threads: int = 1
-    checkpoints: str = "first-seed"      # none | first-seed | all
+    model: Literal[MODELS] = "cnn"
+    depth: Count = 0  # 0: model default (cnn 2 residual blocks, vit 4 blocks)
+    seeds: PosInt = 10
+    first_seed: Seed = 0  # seeds are first_seed, first_seed + 1, ...
+    epochs: PosInt = 30
+    batch_size: PosInt = 64
+    lr: PosFloat = 1e-3
+    weight_decay: NonNegFloat = 0.01
+    plan: Literal[PLANS] = "full"
+    stages: Literal["all", "train", "eval"] = "all"  # all | train (train-time conditions only) | eval (eval-time only)
+    noise: Literal[KINDS] = "linear"  # sweep: which noise
+    strengths: list[Real] = field(default_factory=lambda: [0.1, 0.3])
+    ks: list[PosInt] = field(default_factory=lambda: [10, 14, 16])  # entropy plan: numbers of mixed samples
+    layers: list[int | Literal["head"]] = field(default_factory=lambda: [-1])  # block indices (negative from the end) or "head"
+    apply: Literal[APPLY] = "train"  # sweep: train | eval | both
+    axis: Literal[AXES] = "batch"
+    detach_partner: Literal["official", "detach", "full"] = "official"  # official (linear detached, optimal not) | detach | full
+    gauss_mean: Real = 0.0
+    gauss_std: NonNegFloat = 1.0
+    relative_gauss: bool = True  # Gaussian strength in units of the clean feature std at the site
+    impulse_extrema: Literal["batch", "sample"] = "batch"
+    eval_batch_size: PosInt = 64
+    eval_order: Literal[ORDERS] = "shuffled"  # shuffled (leak-free) | sorted (official) | as-is
+    entropy_dims: PosInt = 32
+    backend: Backend = "process"
+    workers: Count = 2
+    threads: Count = 1
+    checkpoints: Literal["none", "first-seed", "all"] = "first-seed"
 
 
 @dataclass(frozen=True)
 class Condition:
     name: str
     spec: NoiseSpec
-    layer: int | str                     # block index or "head"
-    stage: str                           # "train": trains its own model; "eval": evaluates the baseline model
+    layer: int | str  # block index or "head"
+    stage: str  # "train": trains its own model; "eval": evaluates the baseline model
     eval_order: str
     eval_batch_size: int
 
@@ -134,7 +136,7 @@ def build_plan(cfg: StudyConfig) -> list[Condition]:
 class Task:
     cfg: StudyConfig
     seed: int
-    conditions: tuple[Condition, ...]    # eval-time conditions (baseline task) or the one train-time condition
+    conditions: tuple[Condition, ...]  # eval-time conditions (baseline task) or the one train-time condition
     baseline: bool
     checkpoint_dir: str | None
 
@@ -174,17 +176,12 @@ def _train(cfg: StudyConfig, data, spec: NoiseSpec, layer, seed: int) -> dict:
     from toolbox.noisynn.train import TrainSettings, build_noisy_model, train
 
     start = time.perf_counter()
-    noisy = build_noisy_model(cfg.model, data.input_shape, data.classes, spec, _layer_index(cfg, layer), seed,
+    noisy = build_noisy_model(cfg.model, data.input_shape, data.classes, spec,
+                              block_index(cfg.model, cfg.depth, layer), seed,
                               cfg.depth)
     history = train(noisy, data.x_train, data.y_train,
                     TrainSettings(cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.depth), seed)
     return {"noisy": noisy, "history": history, "seconds": time.perf_counter() - start}
-
-
-def _layer_index(cfg: StudyConfig, layer) -> int:
-    from toolbox.noisynn.models import DEFAULT_DEPTH
-
-    return (cfg.depth or DEFAULT_DEPTH.get(cfg.model, 0)) if layer == HEAD else int(layer)
 
 
 def _record(name, stage, trained, data, cfg, seed, order, batch, noise_at_eval=False) -> dict:
@@ -203,12 +200,11 @@ def _eval_condition(cond: Condition, trained, data, cfg: StudyConfig, seed: int)
     import torch
 
     from toolbox.noisynn import entropy
-    from toolbox.noisynn.audit import batch_purity
     from toolbox.noisynn.noise import attach_noise, noise_site, to_canonical
-    from toolbox.noisynn.train import NoisyModel, batch_order, calibrate, metrics, predict
+    from toolbox.noisynn.train import NoisyModel, batch_order, batch_purity, calibrate, metrics, predict
 
     model = trained["noisy"].model
-    layer = _layer_index(cfg, cond.layer)
+    layer = block_index(cfg.model, cfg.depth, cond.layer)
     module, layout, prefix = noise_site(model, layer)
     injector = attach_noise(module, cond.spec, layout, prefix, seed=seed)
     try:
@@ -344,7 +340,7 @@ def validate(cfg: StudyConfig) -> list[Condition]:
     for layer in cfg.layers:
         if layer != HEAD and not isinstance(layer, int):
             raise UserInputError(f"layers are block indices or 'head', got {layer!r}")
-        noise_site(model, _layer_index(cfg, layer))
+        noise_site(model, block_index(cfg.model, cfg.depth, layer))
     return build_plan(cfg)
 
 

@@ -96,6 +96,16 @@ def calibrate(noisy: NoisyModel, xt: torch.Tensor, batch_size: int = 512) -> Non
     model.train(was_training)
 
 
+def batch_purity(labels: np.ndarray, order: np.ndarray, batch: int) -> float:
+    """Fraction of a sample's batch partners with its own label (1.0 for single-class batches; nan for B = 1)."""
+    same, total = 0, 0
+    for start in range(0, len(order), batch):
+        counts = np.bincount(labels[order[start:start + batch]])
+        same += int(np.sum(counts * (counts - 1)))
+        total += int(counts.sum() * (counts.sum() - 1))
+    return same / total if total else float("nan")
+
+
 def batch_order(labels: np.ndarray, order: str, seed: int) -> np.ndarray:
     if order == "shuffled":
         return numpy_generator(seed, 77).permutation(len(labels))

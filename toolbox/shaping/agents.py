@@ -21,11 +21,18 @@ step order is identical to updating online.
 """
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
+from pydantic import Field
+
+from toolbox.core.config import Fraction, NonNegFloat, PosFloat, PosInt, Real, check_params, parse_spec
 from toolbox.core.errors import UserInputError
 from toolbox.shaping import native
 from toolbox.shaping.dirichlet import Posterior
 from toolbox.shaping.mdp import boltzmann_policy, greedy_policy, logsumexp, soft_value
+
+Probability = Annotated[float, Field(gt=0, lt=1)]  # a confidence parameter delta
 
 
 def certainty_equivalent(x: np.ndarray, beta: float, weights: np.ndarray | None = None, axis: int = 0):
@@ -42,7 +49,7 @@ class Agent:
     """Base: sizes, the episode budget, a random generator and the posterior of the data seen so far."""
 
     def __init__(self, n_states: int, n_actions: int, horizon: int, episodes: int, rng: np.random.Generator,
-                 prior_mass: float = 1.0):
+                 prior_mass: PosFloat = 1.0):
         self.S, self.A, self.H, self.K = n_states, n_actions, horizon, episodes
         self.rng = rng
         self.posterior = Posterior(n_states, n_actions, prior_mass)
@@ -57,11 +64,9 @@ class Agent:
 
 
 class ThermoExplorer(Agent):
-    def __init__(self, *args, temperature: float = 0.1, eta: float = 0.1, beta: float = 0.0, samples: int = 16,
-                 **kw):
+    def __init__(self, *args, temperature: PosFloat = 0.1, eta: NonNegFloat = 0.1, beta: Real = 0.0,
+                 samples: PosInt = 16, **kw):
         super().__init__(*args, **kw)
-        if temperature <= 0 or eta < 0 or samples < 1:
-            raise UserInputError("thermo needs temperature > 0, eta >= 0 and samples >= 1")
         self.T, self.eta, self.beta, self.samples = temperature, eta, beta, int(samples)
         self.prior = np.full((self.S, self.A), 1.0 / self.A)
 
@@ -99,7 +104,8 @@ class PSRL(Agent):
 
 
 class UCBVI(Agent):
-    def __init__(self, *args, delta: float = 0.1, bonus_scale: float = 1.0, simplified: float = 0.0, **kw):
+    def __init__(self, *args, delta: Probability = 0.1, bonus_scale: NonNegFloat = 1.0, simplified: bool = False,
+                 **kw):
         super().__init__(*args, **kw)
         self.delta, self.bonus_scale, self.simplified = delta, bonus_scale, bool(simplified)
         self.v_max = (self.H - np.arange(self.H, dtype=np.float64))[:, None, None]  # largest return from step h
@@ -120,7 +126,7 @@ class UCBVI(Agent):
 
 
 class UCRL2(Agent):
-    def __init__(self, *args, delta: float = 0.1, **kw):
+    def __init__(self, *args, delta: Probability = 0.1, **kw):
         super().__init__(*args, **kw)
         self.delta = delta
 
@@ -155,10 +161,8 @@ def optimistic_transitions(P_hat: np.ndarray, radius: np.ndarray, V: np.ndarray)
 
 
 class EpsilonGreedy(Agent):
-    def __init__(self, *args, epsilon: float = 0.1, **kw):
+    def __init__(self, *args, epsilon: Fraction = 0.1, **kw):
         super().__init__(*args, **kw)
-        if not 0 <= epsilon <= 1:
-            raise UserInputError("epsilon must lie in [0, 1]")
         self.epsilon = epsilon
         self.Q = np.zeros((self.H + 1, self.S, self.A))  # Q[H] = 0: nothing after the last step
         self.n = np.zeros((self.H, self.S, self.A))
@@ -178,10 +182,8 @@ class EpsilonGreedy(Agent):
 
 
 class SoftQLearning(EpsilonGreedy):
-    def __init__(self, *args, temperature: float = 0.1, **kw):
+    def __init__(self, *args, temperature: PosFloat = 0.1, **kw):
         super().__init__(*args, epsilon=0.0, **kw)
-        if temperature <= 0:
-            raise UserInputError("soft-q needs temperature > 0")
         self.T = temperature
         self.log_prior = np.full(self.A, -np.log(self.A))
 
@@ -196,21 +198,13 @@ AGENTS = {"thermo": ThermoExplorer, "psrl": PSRL, "ucbvi": UCBVI, "ucrl2": UCRL2
           "soft-q": SoftQLearning}
 
 
-def parse_agent(spec: str) -> tuple[str, dict[str, float]]:
-    """'name' or 'name:key=value,key=value' (e.g. 'thermo:beta=1,eta=0.5') -> (name, numeric params)."""
-    name, _, rest = spec.partition(":")
+def parse_agent(spec: str) -> tuple[str, dict]:
+    """'name' or 'name:key=value,...' (e.g. 'thermo:beta=1,eta=0.5') -> (name, parameters checked against the
+    agent's signature: names, types and ranges)."""
+    name, params = parse_spec(spec)
     if name not in AGENTS:
         raise UserInputError(f"unknown agent {name!r}; known: {', '.join(AGENTS)}")
-    params = {}
-    for item in filter(None, rest.split(",")):
-        key, eq, value = item.partition("=")
-        try:
-            params[key.strip().replace("-", "_")] = float(value)
-        except ValueError:
-            raise UserInputError(f"agent {spec!r}: expected key=number, got {item!r}") from None
-        if not eq:
-            raise UserInputError(f"agent {spec!r}: expected key=number, got {item!r}")
-    return name, params
+    return name, check_params(AGENTS[name], params, f"agent {spec!r}")
 
 
 def make_agent(spec: str, n_states: int, n_actions: int, horizon: int, episodes: int,

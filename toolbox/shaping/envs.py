@@ -126,6 +126,21 @@ def random_mdp(n_states: int = 10, n_actions: int = 3, horizon: int = 10, seed: 
 ENV_NAMES = "riverswim, sixarms, chain-L, deepsea-N, deepsea-stochastic-N, random-SxA"
 
 
+def env_size(name: str) -> tuple[int, int, int]:
+    """(states, actions, horizon) of an environment from its name alone, without building it (cost guards)."""
+    fixed = {"riverswim": riverswim, "sixarms": sixarms}
+    if name in fixed:
+        mdp = fixed[name]()
+        return mdp.n_states, mdp.n_actions, mdp.horizon
+    if m := re.fullmatch(r"chain-(\d+)", name):
+        return int(m[1]), 2, int(m[1]) + 9  # a generous horizon bound; the chain itself is tiny
+    if m := re.fullmatch(r"deepsea-(stochastic-)?(\d+)", name):
+        return int(m[2]) ** 2 + 1, 2, int(m[2])
+    if m := re.fullmatch(r"random-(\d+)x(\d+)", name):
+        return int(m[1]), int(m[2]), int(m[1])
+    raise UserInputError(f"unknown environment {name!r}; known: {ENV_NAMES}")
+
+
 def make_env(name: str, seed: int = 0) -> TabularMDP:
     """An environment by name; seed fixes DeepSea's action mapping and a random MDP's draw."""
     if name == "riverswim":

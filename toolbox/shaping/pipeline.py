@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Callable
+from typing import Annotated, Callable
 
 import numpy as np
+from pydantic import Field
 
+from toolbox.core.config import Backend, Count, PosFloat, PosInt, Seed
 from toolbox.core.errors import UserInputError
-from toolbox.core.executor import map_tasks
+from toolbox.core.executor import default_workers, map_tasks
+from toolbox.core.guards import check_memory
 from toolbox.core.io import save_figure, write_csv, write_json
 from toolbox.shaping.agents import parse_agent
 from toolbox.shaping.checks import analytic_checks
-from toolbox.shaping.envs import make_env
-from toolbox.shaping.experiment import (LEDGER_KEYS, Task, deepsea_episodes, deepsea_solution, mean_ci, run_task)
+from toolbox.shaping.envs import env_size, make_env
+from toolbox.shaping.experiment import LEDGER_KEYS, Task, deepsea_episodes, deepsea_solution, mean_ci, run_task
 
 
 @dataclasses.dataclass
@@ -22,16 +25,16 @@ class ShapeRewardConfig:
     envs: list[str] = dataclasses.field(default_factory=lambda: ["riverswim"])
     agents: list[str] = dataclasses.field(default_factory=lambda: [
         "thermo", "psrl", "ucbvi", "ucbvi:simplified=1", "ucrl2", "eps-greedy", "soft-q"])
-    seeds: int = 20
-    episodes: int = 2000
-    deepsea_sizes: list[int] = dataclasses.field(default_factory=lambda: list(range(5, 13)))
-    deepsea_seeds: int = 1
-    deepsea_max_episodes: int = 10_000      # bsuite's run length; only 2^N + 100 episodes are needed for the score
-    prior_mass: float = 1.0                 # Dirichlet pseudo-count per (s, a), spread over the next states
-    ledger_temperature: float = 0.1         # T of the second-law gap W[pi] - F* logged for every agent
-    seed: int = 0
-    backend: str = "process"
-    workers: int = 0                        # 0: all cores
+    seeds: PosInt = 20
+    episodes: PosInt = 2000
+    deepsea_sizes: list[Annotated[int, Field(ge=2)]] = dataclasses.field(default_factory=lambda: list(range(5, 13)))
+    deepsea_seeds: PosInt = 1
+    deepsea_max_episodes: PosInt = 10_000  # bsuite's run length; only 2^N + 100 episodes are needed for the score
+    prior_mass: PosFloat = 1.0  # Dirichlet pseudo-count per (s, a), spread over the next states
+    ledger_temperature: PosFloat = 0.1  # T of the second-law gap W[pi] - F* logged for every agent
+    seed: Seed = 0
+    backend: Backend = "process"
+    workers: Count = 0  # 0: all cores
 
     def validate(self) -> "ShapeRewardConfig":
         if self.seeds < 1 or self.episodes < 1 or self.deepsea_seeds < 1:
@@ -44,9 +47,21 @@ class ShapeRewardConfig:
             raise UserInputError("prior_mass and ledger_temperature must be > 0")
         for spec in self.agents:
             parse_agent(spec)
+        check_memory(self.memory_estimate(), "this shape-reward run",
+                     "use smaller environments, fewer episodes or fewer workers")
         for env in self.envs:
             make_env(env)
         return self
+
+    def memory_estimate(self) -> float:
+        """Peak bytes: per concurrent run, the dense dynamics, the posterior and the plans [S, A, S] / [H, S, A]
+        (a few copies each) and the per-episode logs."""
+        runs = [(env_size(env), self.episodes) for env in self.envs]
+        runs += [(env_size(f"deepsea-{n}"), deepsea_episodes(n, self.deepsea_max_episodes))
+                 for n in self.deepsea_sizes]
+        per_run = max(8 * (6 * S * A * S + 4 * H * S * A + (3 + len(LEDGER_KEYS)) * k) for (S, A, H), k in runs)
+        concurrent = 1 if self.backend == "serial" else (self.workers or default_workers())
+        return per_run * concurrent
 
 
 def run(cfg: ShapeRewardConfig, out: Path, log: Callable[[str], None] = print,
