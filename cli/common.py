@@ -116,6 +116,8 @@ def _close_run(status: str, error: str | None = None) -> None:
         if _holds_only_settings(folder):
             if _Run.created:
                 shutil.rmtree(folder, ignore_errors=True)
+                with contextlib.suppress(OSError):  # runs/ itself, when this run was its first
+                    folder.parent.rmdir()
             else:
                 (folder / "config.toml").unlink(missing_ok=True)
             return

@@ -147,6 +147,10 @@ def audit_noisy(
                     "permutations": permutations, "epochs": epochs,
                     "checkpoint": None if checkpoint is None else str(checkpoint)}
         cfg = resolve(AuditConfig(), config, set_, explicit)
+        if cfg.checkpoint:
+            from toolbox.noisynn.checkpoint import load_checkpoint
+
+            load_checkpoint(Path(cfg.checkpoint))  # a file that is not a checkpoint fails before the run folder
         folder = run_dir(out, "audit-noisy", force)
         write_config(folder, cfg, seed, dev)
         result = run_audit(cfg, folder, seed, log=session.info)

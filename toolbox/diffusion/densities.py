@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pathlib import Path
+
 import numpy as np
 from scipy.special import logsumexp
 
@@ -154,6 +156,8 @@ def from_spec(kind: str, mu: float = 1.0, sigma2: float = 1.0, dim: int = 1, poi
     if kind in ("gmm", "empirical"):
         if not points:
             raise UserInputError(f"data={kind} needs a file: --set points=PATH")
+        if not Path(points).is_file():
+            raise UserInputError(f"points file not found: {points}")
         try:
             arr = np.load(points)
         except (OSError, ValueError) as exc:

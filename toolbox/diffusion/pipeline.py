@@ -456,8 +456,8 @@ def check(cfg: DiffusionConfig, sections) -> None:
         raise UserInputError(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
     if cfg.t_hi <= cfg.t_lo:
         raise UserInputError(f"t_hi ({cfg.t_hi:g}) must be greater than t_lo ({cfg.t_lo:g})")
-    if cfg.data in ("gmm", "empirical") and not Path(cfg.points).is_file():
-        raise UserInputError(f"data {cfg.data} needs points=FILE; not found: {cfg.points or '(empty)'}")
+    if cfg.data in ("gmm", "empirical") and {"simulate", "entropy"} & set(sections):
+        _density(cfg)  # reads and checks the data file
     # the largest arrays: the particles' state (a few copies) and the snapshots of `simulate`, in float64
     snapshots = cfg.steps // cfg.snapshot_stride + 1 if "simulate" in sections else 0
     check_memory(8.0 * cfg.particles * cfg.dim * (8 + snapshots), f"{cfg.particles} particles in {cfg.dim} dimensions",

@@ -85,8 +85,11 @@ def load_knots_csv(path: str | Path) -> tuple[tuple[float, float, float], ...]:
     path = Path(path)
     if not path.is_file():
         raise UserInputError(f"schedule CSV not found: {path}")
-    with path.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UserInputError(f"{path}: not a UTF-8 CSV file ({type(exc).__name__})") from None
     missing = {"step", "h_low", "h_high"} - set(rows[0] if rows else {})
     if missing:
         raise UserInputError(f"{path}: schedule CSV needs columns step, h_low, h_high (missing {sorted(missing)})")

@@ -35,8 +35,8 @@ def load_checkpoint(path: Path):
         meta = blob["meta"]
         model = build_model(meta["model"], tuple(meta["input_shape"]), meta["classes"], meta["depth"] or None)
         model.load_state_dict(blob["state_dict"])
-    except (KeyError, RuntimeError, OSError, TypeError, ValueError) as exc:
-        if isinstance(exc, UserInputError):
-            raise
+    except UserInputError:
+        raise
+    except Exception as exc:  # whatever torch.load or the state dict rejects, the file is not a checkpoint
         raise UserInputError(f"{path}: not a train-noisy checkpoint ({type(exc).__name__})") from exc
     return model.eval(), meta
