@@ -10,7 +10,6 @@ Samples are keyed by particle index through Philox, so they do not depend on bat
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from pathlib import Path
 
 import numpy as np
