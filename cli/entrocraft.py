@@ -85,7 +85,7 @@ def train_rl(
                           ["step", "h_low", "h_high"], [[r["step"], r["h_low"], r["h_high"]] for r in shown])
             session.emit({"out": str(folder), "schedule": rows})
             return
-        folder = run_dir(out, "train-rl", force)
+        folder = run_dir(out, "train-rl", force, resume=resume)
         write_config(folder, cfg, seed, dev)
         if seeds:
             try:

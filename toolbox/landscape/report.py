@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import base64
-import html
+import re
 from pathlib import Path
 
 import numpy as np
@@ -168,39 +168,20 @@ def _num(v) -> str:
 
 
 def to_html(md_text: str, folder: Path) -> str:
-    """A self-contained HTML page from the report's Markdown subset (headings, tables, lists, images inlined)."""
-    body, table = [], []
+    """A self-contained HTML page from the report's Markdown (markdown-it-py, CommonMark + tables); the PNG figures
+    it links are inlined as data URIs, so the page needs no other file and no network."""
+    from markdown_it import MarkdownIt
 
-    def flush():
-        if table:
-            rows = [r for r in table if not set(r.replace("|", "").strip()) <= {"-"}]
-            cells = [[html.escape(c.strip()) for c in r.strip().strip("|").split("|")] for r in rows]
-            head = "".join(f"<th>{c}</th>" for c in cells[0])
-            rest = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in cells[1:])
-            body.append(f"<table><tr>{head}</tr>{rest}</table>")
-            table.clear()
+    def inline(match: re.Match) -> str:
+        data = base64.b64encode((folder / match[2]).read_bytes()).decode()
+        return f"![{match[1]}](data:image/png;base64,{data})"
 
-    for line in md_text.splitlines():
-        if line.startswith("|"):
-            table.append(line)
-            continue
-        flush()
-        if line.startswith("!["):
-            name = line[line.index("(") + 1:-1]
-            data = base64.b64encode((folder / name).read_bytes()).decode()
-            body.append(f'<p><img alt="{html.escape(name)}" src="data:image/png;base64,{data}"></p>')
-        elif line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            body.append(f"<h{level}>{html.escape(line[level:].strip())}</h{level}>")
-        elif line.startswith("- "):
-            body.append(f"<li>{html.escape(line[2:])}</li>")
-        elif line.strip():
-            body.append(f"<p>{html.escape(line)}</p>")
-    flush()
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(
+        re.sub(r"!\[([^\]]*)\]\(([^)\s]+\.png)\)", inline, md_text))
     style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}img{max-width:100%}")
     return f"<!doctype html><html><head><meta charset='utf-8'><title>landscape report</title><style>{style}" \
-           f"</style></head><body>{''.join(body)}</body></html>\n"
+           f"</style></head><body>{body}</body></html>\n"
 
 
 def write_report(out: Path, summary: dict, base, aspect_view, vocab, corpus, selection, sim_jsd) -> list[str]:

@@ -38,16 +38,12 @@ def _bootstrap_ci(d: np.ndarray, level: float, seed: int) -> tuple[float, float]
 
 
 def holm(p_values: list[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1), in the input order."""
-    p = np.asarray(p_values, dtype=np.float64)
-    m = len(p)
-    order = np.argsort(p)
-    adjusted = np.empty(m)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[i]))
-        adjusted[i] = running
-    return adjusted.tolist()
+    """Holm-Bonferroni adjusted p-values (statsmodels' step-down procedure), in the input order."""
+    from statsmodels.stats.multitest import multipletests
+
+    if len(p_values) == 0:
+        return []
+    return multipletests(np.asarray(p_values, dtype=np.float64), method="holm")[1].tolist()
 
 
 def mcnemar(baseline_correct: np.ndarray, treatment_correct: np.ndarray) -> dict:
