@@ -360,3 +360,19 @@ def test_no_import_cycles_inside_a_pipeline(package):
 def test_settings_dataclasses_stay_dataclasses():
     for cls in _all_configs():
         assert dataclasses.is_dataclass(cls)
+
+
+@pytest.mark.parametrize("content", [b"", bytes(range(256)) * 4, b"x,y\n1,abc\n"], ids=["empty", "binary", "text"])
+def test_fuse_gp_predict_inputs_read_by_pandas_fail_cleanly(tmp_path, content):
+    (tmp_path / "in.csv").write_bytes(content)
+    result = invoke(["fuse-gp", "predict", "--experts-file", str(tmp_path / "e.npz"), "--inputs",
+                     str(tmp_path / "in.csv"), "--out", str(tmp_path / "run")])
+    one_line_error(result, str(tmp_path / "in.csv"))
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("band", ["[0.7, 0.6]", "[0.5]", "[nan, 0.6]"])
+def test_inverted_or_malformed_entropy_bands_are_rejected_before_training(tmp_path, band):
+    result = invoke(["train-rl", "--set", f"band_start={band}", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "band_start" in result.output, result.output
+    assert not (tmp_path / "run").exists()

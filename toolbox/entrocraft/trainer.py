@@ -76,8 +76,8 @@ class TrainConfig:
     filter_mode: Literal[FILTER_MODES] = "paper"  # paper (Alg. 1) | release (the authors' code: RAFT++/NSR out of band)
     entropy_aggregation: Literal["token-mean", "seq-mean"] = "token-mean"
     schedule: Literal[SCHEDULE_KINDS] = "linear"
-    band_start: list[Real] = field(default_factory=lambda: [0.6, 0.7])
-    band_end: list[Real] = field(default_factory=lambda: [0.4, 0.5])
+    band_start: Annotated[list[Real], Field(min_length=2, max_length=2)] = field(default_factory=lambda: [0.6, 0.7])
+    band_end: Annotated[list[Real], Field(min_length=2, max_length=2)] = field(default_factory=lambda: [0.4, 0.5])
     band_knots: str = ""  # piecewise: "step:low:high,..."
     band_csv: str = ""  # csv: columns step,h_low,h_high
     band_relative: bool = False  # band edges are multiples of the post-warm-start entropy H0
@@ -108,22 +108,13 @@ class TrainConfig:
 
 
 def validate(cfg: TrainConfig) -> None:
-    checks = [
-        (cfg.estimator in adv_mod.ESTIMATORS, f"estimator must be one of {', '.join(adv_mod.ESTIMATORS)}"),
-        (cfg.control in CONTROLS, f"control must be one of {', '.join(CONTROLS)}"),
-        (cfg.filter_mode in FILTER_MODES, f"filter_mode must be one of {', '.join(FILTER_MODES)}"),
-        (cfg.steps > 0 and cfg.prompts_per_step > 0, "steps and prompts_per_step must be positive"),
-        (cfg.group_size >= 2, "group_size must be at least 2"),
-        (cfg.ppo_epochs >= 1 and cfg.minibatches >= 1, "ppo_epochs and minibatches must be at least 1"),
-        (cfg.eval_every > 0 and cfg.ckpt_every > 0, "eval_every and ckpt_every must be positive"),
-        (cfg.eval_n >= 1 and cfg.eval_prompts >= 1, "eval_n and eval_prompts must be at least 1"),
-        (len(cfg.band_start) == 2 and len(cfg.band_end) == 2, "band_start and band_end are [low, high] pairs"),
-        (cfg.rollout_shards >= 1, "rollout_shards must be at least 1"),
-        (cfg.lr > 0 and cfg.sft_lr > 0, "learning rates must be positive"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise UserInputError(message)
+    """Checks across settings (each setting's own type and range is checked by its schema)."""
+    for name in ("band_start", "band_end"):
+        low, high = getattr(cfg, name)
+        if low > high:
+            raise UserInputError(f"{name} is a [low, high] pair with low <= high, got [{low:g}, {high:g}]")
+    if cfg.control == "entrocraft" and not cfg.band_relative and min(cfg.band_start[0], cfg.band_end[0]) < 0:
+        raise UserInputError("an absolute entropy band cannot go below 0 nats")
 
 
 def make_schedule(cfg: TrainConfig) -> BandSchedule:
