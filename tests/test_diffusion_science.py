@@ -183,3 +183,27 @@ def test_learned_score_by_denoising_score_matching():
         fused = simulate_external(learned, x0, "reverse", 0.0, 3.0, 150, seed=0)
         np.testing.assert_allclose(fused.x_end, run.x_end, rtol=1e-9, atol=1e-9)
         np.testing.assert_allclose(fused.heat, run.heat, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("mu, sigma2, expected", [(1.0, 0.4, 0.4931), (2.0, 0.4, 1.1458), (1.0, 0.1, 0.7091),
+                                                  (2.0, 1.0, 1.1838), (0.2, 3.0, 0.7972)])
+def test_optimal_time_is_searched_over_the_whole_time_range(mu, sigma2, expected):
+    """t* = argmin phi*(t) was searched in a fixed window [0.4, 0.6] (0.6 for mu = 2 and sigma2 = 0.1); now over
+    [0, t_max] with a bounded refinement. Reference: a dense scan of phi* (step 1e-4) near the optimum."""
+    from toolbox.diffusion.pipeline import optimal_time
+
+    dens = GaussianMixture.symmetric(mu, sigma2)
+    times = np.linspace(0.0, 3.0, 301)
+    t_star, _, edge = optimal_time(dens, times, thermo.ensemble_rates(dens, times)["phi_rev"])
+    dense = np.arange(expected - 0.02, expected + 0.02, 1e-4)
+    assert edge is None and t_star == pytest.approx(dense[np.argmin(thermo.ensemble_rates(dens, dense)["phi_rev"])],
+                                                    abs=2e-4)
+
+
+def test_optimal_time_on_the_edge_is_reported_not_returned():
+    from toolbox.diffusion.pipeline import optimal_time
+
+    dens = GaussianMixture.symmetric(0.7, 0.4)  # phi* decreases towards 0 beyond t = 3: no interior minimum
+    times = np.linspace(0.0, 3.0, 301)
+    t_star, _, edge = optimal_time(dens, times, thermo.ensemble_rates(dens, times)["phi_rev"])
+    assert t_star is None and edge == "upper"

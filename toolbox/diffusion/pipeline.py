@@ -190,6 +190,20 @@ def section_entropy(cfg, out: Path, seed: int, device: str, log) -> dict:
     return summary
 
 
+def optimal_time(dens, times: np.ndarray, phi_rev: np.ndarray) -> tuple[float | None, float, str | None]:
+    """t* = argmin of the reverse rate phi*(t) over the whole time grid, refined by a bounded scalar search
+    between the grid neighbours of the grid minimum. A minimum on the grid's edge is not an interior optimum:
+    (None, phi* there, 'lower' | 'upper')."""
+    from scipy.optimize import minimize_scalar
+
+    i = int(np.argmin(phi_rev))
+    if i in (0, len(times) - 1):
+        return None, float(phi_rev[i]), "lower" if i == 0 else "upper"
+    res = minimize_scalar(lambda t: float(thermo.ensemble_rates(dens, np.array([t]))["phi_rev"][0]),
+                          bounds=(times[i - 1], times[i + 1]), method="bounded", options={"xatol": 1e-7})
+    return float(res.x), float(res.fun), None
+
+
 def section_rates(cfg, out: Path, seed: int, device: str, log) -> dict:
     dens = GaussianMixture.symmetric(cfg.mu, cfg.rates_sigma2)
     times = np.linspace(0.0, cfg.rates_t_max, cfg.rates_points)
@@ -199,9 +213,10 @@ def section_rates(cfg, out: Path, seed: int, device: str, log) -> dict:
     fd = np.array([(thermo.entropy(dens, t + eps) - thermo.entropy(dens, t - eps)) / (2 * eps)
                    for t in times[1:-1:max(1, len(times) // 30)]])
     fd_err = float(np.max(np.abs(fd - r["dS"][1:-1:max(1, len(times) // 30)])))
-    fine = np.linspace(0.4, 0.6, 801)
-    phi_fine = thermo.ensemble_rates(dens, fine)["phi_rev"]
-    t_star = float(fine[np.argmin(phi_fine)])
+    t_star, phi_rev_min, t_star_edge = optimal_time(dens, times, r["phi_rev"])
+    if t_star_edge:
+        log(f"rates: the minimum of phi* lies at the {t_star_edge} edge of [0, {cfg.rates_t_max:g}]: t* is not "
+            "inside the searched range (raise rates_t_max)")
     t_s = tr.speciation_formula(cfg.mu, cfg.rates_sigma2)
     write_csv(out / "rates.csv", [{k: r[k][i] for k in ("t", "fisher", "pi", "phi", "dS", "phi_rev", "dS_rev")}
                                   for i in range(len(times))])
@@ -212,7 +227,7 @@ def section_rates(cfg, out: Path, seed: int, device: str, log) -> dict:
         ax.plot(times, r["pi" + suffix], label=r"$\pi$" + ("*" if suffix else ""))
         ax.plot(times, r["dS" + suffix], label=r"$\dot S$" + ("*" if suffix else ""))
         ax.axvline(t_s, color="tab:green", ls="--", label=f"$t_S$ = {t_s:.4f}")
-        if suffix:
+        if suffix and t_star is not None:
             ax.axvline(t_star, color="purple", ls="--", label=f"$t^*$ = {t_star:.3f}")
         ax.axhline(0, color="tab:brown", ls="--")
         ax.set_xlabel("t")
@@ -221,7 +236,7 @@ def section_rates(cfg, out: Path, seed: int, device: str, log) -> dict:
     save_figure(fig, out / "rates.png")
     summary = {"mu": cfg.mu, "sigma2": cfg.rates_sigma2, "pi_0": float(r["pi"][0]), "phi_0": float(r["phi"][0]),
                "dS_0": float(r["dS"][0]), "integral_pi": thermo.integrate(times, r["pi"]), "t_star": t_star,
-               "phi_rev_min": float(phi_fine.min()), "phi_rev_zero": tr.zero_crossing(times, r["phi_rev"]),
+               "t_star_at_edge": t_star_edge, "phi_rev_min": phi_rev_min, "phi_rev_zero": tr.zero_crossing(times, r["phi_rev"]),
                "t_S_curvature": t_s, "dS_vs_entropy_fd_max_err": fd_err}
     write_json(out / "rates.json", summary)
     return summary
