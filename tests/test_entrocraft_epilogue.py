@@ -2,6 +2,9 @@
 the truth table, and the pybind11 boundary (wrong dtype / shape / contiguity / range -> ValueError)."""
 from __future__ import annotations
 
+import collections
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -14,6 +17,21 @@ from toolbox.entrocraft.epilogue import rejection_epilogue, rejection_epilogue_r
 needs_native = pytest.mark.skipif(not native.available(), reason="native extension not built")
 
 
+@contextlib.contextmanager
+def native_calls(*names):
+    """Counts the calls of these toolbox._core functions, so that a native-vs-reference test proves it ran the
+    kernel (and did not compare the reference with itself)."""
+    core, calls = native.module(), collections.Counter()
+    originals = {name: getattr(core, name) for name in names}
+    for name, fn in originals.items():
+        setattr(core, name, lambda *a, _fn=fn, _name=name, **k: calls.update([_name]) or _fn(*a, **k))
+    try:
+        yield calls
+    finally:
+        for name, fn in originals.items():
+            setattr(core, name, fn)
+
+
 def _batch(seed, tokens=300, seqs=40, group=4):
     gen = torch.Generator().manual_seed(seed)
     h = torch.rand(tokens, generator=gen) * 2
@@ -23,12 +41,16 @@ def _batch(seed, tokens=300, seqs=40, group=4):
     return h, seq, adv, torch.arange(seqs) // group, seqs // group
 
 
+@pytest.mark.native
 @pytest.mark.parametrize("aggregation", ["token-mean", "seq-mean"])
 @pytest.mark.parametrize("band", [(0.1, 0.2), (1.5, 1.9), (0.0, 2.0)])
 def test_native_matches_reference(device, aggregation, band):
     h, seq, adv, groups, n_groups = _batch(0)
     h, seq, adv, groups = (t.to(device) for t in (h, seq, adv, groups))
-    got = rejection_epilogue(h, seq, adv, band, groups, n_groups, aggregation)
+    kernel = "rejection_epilogue_cuda" if device == "cuda" else "rejection_epilogue"
+    with native_calls(kernel) as calls:
+        got = rejection_epilogue(h, seq, adv, band, groups, n_groups, aggregation)
+    assert calls[kernel] == 1
     ref = rejection_epilogue_reference(h, seq, adv, band, groups, n_groups, aggregation)
     assert float(got.entropy) == pytest.approx(float(ref.entropy), abs=1e-9)
     assert int(got.mode) == int(ref.mode)
@@ -53,6 +75,7 @@ def test_seq_mean_differs_from_token_mean():
     assert float(rejection_epilogue(h, seq, adv, (0, 1), aggregation="seq-mean").entropy) == pytest.approx(0.5)
 
 
+@pytest.mark.native
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 50), st.integers(1, 30), st.floats(0, 2), st.floats(0, 1), st.sampled_from(["token-mean", "seq-mean"]))
 def test_random_batches(tokens, seqs, low, width, aggregation):
@@ -60,7 +83,9 @@ def test_random_batches(tokens, seqs, low, width, aggregation):
     h = torch.rand(tokens, generator=gen) * 3
     seq = torch.randint(0, seqs, (tokens,), generator=gen)
     adv = torch.randn(seqs, generator=gen)
-    got = rejection_epilogue(h, seq, adv, (low, low + width), aggregation=aggregation)
+    with native_calls("rejection_epilogue") as calls:
+        got = rejection_epilogue(h, seq, adv, (low, low + width), aggregation=aggregation)
+    assert calls["rejection_epilogue"] == 1
     ref = rejection_epilogue_reference(h, seq, adv, (low, low + width), aggregation=aggregation)
     assert float(got.entropy) == pytest.approx(float(ref.entropy), abs=1e-9)
     assert int(got.mode) == int(ref.mode) and torch.equal(got.accept, ref.accept)

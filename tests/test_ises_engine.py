@@ -2,6 +2,8 @@
 binding's input validation."""
 from __future__ import annotations
 
+import collections
+import contextlib
 import itertools
 
 import numpy as np
@@ -13,6 +15,21 @@ from toolbox.ises import engine
 needs_native = pytest.mark.skipif(not native.available(), reason="native extension not built")
 
 
+@contextlib.contextmanager
+def native_calls(*names):
+    """Counts the calls of these toolbox._core functions, so that a native-vs-reference test proves it ran the
+    kernel (and did not compare the reference with itself)."""
+    core, calls = native.module(), collections.Counter()
+    originals = {name: getattr(core, name) for name in names}
+    for name, fn in originals.items():
+        setattr(core, name, lambda *a, _fn=fn, _name=name, **k: calls.update([_name]) or _fn(*a, **k))
+    try:
+        yield calls
+    finally:
+        for name, fn in originals.items():
+            setattr(core, name, fn)
+
+
 def _codes(pegs=4, colors=6):
     return np.array(list(itertools.product(range(colors), repeat=pegs)), np.uint8)
 
@@ -21,9 +38,12 @@ def _word(w: str) -> np.ndarray:
     return (np.frombuffer(w.encode(), np.uint8) - ord("A")).astype(np.uint8)[None, :]
 
 
+@pytest.mark.native
 def test_mastermind_table_parity_and_outcomes():
     codes = _codes()
-    table = engine.mastermind_table(codes, codes, 6)
+    with native_calls("ises_mastermind_table") as calls:
+        table = engine.mastermind_table(codes, codes, 6)
+    assert calls["ises_mastermind_table"] == 1
     ref = engine.mastermind_table_reference(codes, codes, 6)
     np.testing.assert_array_equal(table, ref)
     assert len(np.unique(table)) == 14  # (3, 1) is impossible with 4 pegs
@@ -46,20 +66,26 @@ def test_wordle_patterns(guess, answer, pattern):
     assert engine.wordle_table_reference(_word(guess), _word(answer))[0, 0] == want
 
 
+@pytest.mark.native
 def test_wordle_table_parity_random():
     gen = np.random.default_rng(1)
     guesses = gen.integers(0, 6, (200, 5)).astype(np.uint8)  # few letters: many repeats
     secrets = gen.integers(0, 6, (150, 5)).astype(np.uint8)
-    np.testing.assert_array_equal(engine.wordle_table(guesses, secrets),
-                                  engine.wordle_table_reference(guesses, secrets))
+    with native_calls("ises_wordle_table") as calls:
+        got = engine.wordle_table(guesses, secrets)
+    assert calls["ises_wordle_table"] == 1
+    np.testing.assert_array_equal(got, engine.wordle_table_reference(guesses, secrets))
 
 
+@pytest.mark.native
 def test_partition_scores_parity_and_first_guess_entropies():
     codes = _codes()
     table = engine.mastermind_table(codes, codes, 6)
     cand = np.arange(1296, dtype=np.int32)
     actions = np.arange(1296, dtype=np.int32)
-    gain, biggest, classes = engine.partition_scores(table, cand, actions, 25)
+    with native_calls("ises_partition_scores") as calls:
+        gain, biggest, classes = engine.partition_scores(table, cand, actions, 25)
+    assert calls["ises_partition_scores"] == 1
     g2, b2, c2 = engine.partition_scores_reference(table, cand, actions, 25)
     np.testing.assert_allclose(gain, g2, atol=1e-12)
     np.testing.assert_array_equal(biggest, b2)
@@ -77,26 +103,32 @@ def test_partition_scores_parity_and_first_guess_entropies():
     assert gain[a] == pytest.approx(np.log2(1296) - post, abs=1e-12)
 
 
+@pytest.mark.native
 def test_weighted_scores_match_reference_and_uniform():
     codes = _codes(3, 4)
     table = engine.mastermind_table(codes, codes, 4)
     cand = np.arange(0, 64, 2, dtype=np.int32)
     actions = np.arange(64, dtype=np.int32)
     w = np.random.default_rng(0).random(64)
-    np.testing.assert_allclose(engine.partition_scores(table, cand, actions, 16, w)[0],
-                               engine.partition_scores_reference(table, cand, actions, 16, w)[0], atol=1e-12)
+    with native_calls("ises_partition_scores") as calls:
+        got = engine.partition_scores(table, cand, actions, 16, w)[0]
+    assert calls["ises_partition_scores"] == 1
+    np.testing.assert_allclose(got, engine.partition_scores_reference(table, cand, actions, 16, w)[0], atol=1e-12)
     np.testing.assert_allclose(engine.partition_scores(table, cand, actions, 16, np.ones(64))[0],
                                engine.partition_scores(table, cand, actions, 16)[0], atol=1e-12)
 
 
+@pytest.mark.native
 def test_filter_and_sampling_parity():
     codes = _codes()
     table = engine.mastermind_table(codes, codes, 6)
     cand = np.arange(0, 1296, 3, dtype=np.int32)
-    for a, o in [(0, 0), (7, 5), (100, 20), (500, 1)]:
-        np.testing.assert_array_equal(engine.filter_set(table, cand, a, o),
-                                      engine.filter_set_reference(table, cand, a, o))
-    s = engine.sample_states(cand, 101, seed=9, stream=1, counter=4)
+    with native_calls("ises_filter", "ises_sample_states") as calls:
+        for a, o in [(0, 0), (7, 5), (100, 20), (500, 1)]:
+            np.testing.assert_array_equal(engine.filter_set(table, cand, a, o),
+                                          engine.filter_set_reference(table, cand, a, o))
+        s = engine.sample_states(cand, 101, seed=9, stream=1, counter=4)
+    assert calls == {"ises_filter": 4, "ises_sample_states": 1}
     np.testing.assert_array_equal(s, engine.sample_states_reference(cand, 101, 9, 1, 4))
     assert set(s.tolist()) <= set(cand.tolist())
     big = engine.sample_states(cand, 20000, seed=1, stream=1, counter=0)
@@ -129,7 +161,7 @@ def test_bindings_reject_bad_inputs():
         core.ises_wordle_table(np.zeros((2, 5), np.uint8), np.zeros((2, 4), np.uint8))
     with pytest.raises(ValueError, match="secret_action"):
         core.IsesOptimalSolver(table, 3, 2, np.zeros(4, np.int32), 0)
-    square = np.zeros((4, 4), np.uint8)
+    square = np.eye(4, dtype=np.uint8) * 2  # action s wins (outcome 2) against secret s only
     with pytest.raises(ValueError, match="one code per action"):
         core.IsesOptimalSolver(square, 3, 2, np.arange(4, dtype=np.int32), 0, np.zeros((3, 2), np.uint8), 2)
     with pytest.raises(ValueError, match="distinct"):
@@ -154,6 +186,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 
+@pytest.mark.native
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 12), st.integers(1, 30), st.integers(1, 9), st.integers(0, 2**31 - 1), st.booleans())
 def test_partition_scores_parity_property(n_actions, n_secrets, n_outcomes, seed, weighted):
@@ -162,7 +195,9 @@ def test_partition_scores_parity_property(n_actions, n_secrets, n_outcomes, seed
     cand = gen.choice(n_secrets, gen.integers(1, n_secrets + 1), replace=False).astype(np.int32)
     actions = gen.integers(0, n_actions, gen.integers(1, 2 * n_actions)).astype(np.int32)
     w = gen.random(n_secrets) + 0.01 if weighted else None
-    got = engine.partition_scores(table, cand, actions, n_outcomes, w)
+    with native_calls("ises_partition_scores") as calls:
+        got = engine.partition_scores(table, cand, actions, n_outcomes, w)
+    assert calls["ises_partition_scores"] == 1
     want = engine.partition_scores_reference(table, cand, actions, n_outcomes, w)
     np.testing.assert_allclose(got[0], want[0], atol=1e-9)
     np.testing.assert_array_equal(got[1], want[1])

@@ -1,6 +1,9 @@
 """shape-reward: soft/hard Bellman, the second law, the Dirichlet entropy split, environments and the kernels."""
 from __future__ import annotations
 
+import collections
+import contextlib
+
 import numpy as np
 import pytest
 from scipy.optimize import linprog
@@ -19,11 +22,29 @@ from toolbox.core.errors import UserInputError
 UNIFORM3 = np.full(3, 1 / 3)
 
 
+@contextlib.contextmanager
+def native_calls(*names):
+    """Counts the calls of these toolbox._core functions, so that a native-vs-reference test proves it ran the
+    kernel (and did not compare the reference with itself)."""
+    core, calls = core_native.module(), collections.Counter()
+    originals = {name: getattr(core, name) for name in names} if core is not None else {}
+    for name, fn in originals.items():
+        setattr(core, name, lambda *a, _fn=fn, _name=name, **k: calls.update([_name]) or _fn(*a, **k))
+    try:
+        yield calls
+    finally:
+        for name, fn in originals.items():
+            setattr(core, name, fn)
+
+
 @pytest.mark.parametrize("N,T,ref", [(10, 1.0, 6.9281413017), (10, 0.1, 0.9947678887), (5, 1.0, 3.5127883549)])
-@pytest.mark.parametrize("solver", [backward_induction, native.backward_induction])
+@pytest.mark.parametrize("solver", [backward_induction,
+                                    pytest.param(native.backward_induction, marks=pytest.mark.native)])
 def test_deepsea_soft_value_matches_notes(N, T, ref, solver):
     env = deepsea(N, mapping_seed=3)
-    V = solver(env.R, env.P, N, T)[1]
+    with native_calls("shaping_backward_induction") as calls:
+        V = solver(env.R, env.P, N, T)[1]
+    assert calls["shaping_backward_induction"] == (solver is native.backward_induction)
     assert V[0] @ env.start == pytest.approx(ref, abs=1e-8)
     assert deepsea_soft_value_closed_form(N, T) == pytest.approx(ref, abs=1e-8)
 
@@ -237,3 +258,42 @@ def test_cuda_kernel_matches_reference():
         Qr, Vr = backward_induction(R, P, 15, T, np.full(4, 0.25))
         np.testing.assert_allclose(Q.cpu().numpy(), Qr, atol=1e-10)
         np.testing.assert_allclose(V.cpu().numpy(), Vr, atol=1e-10)
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("T", [0.0, 0.5])
+def test_policy_evaluation_native_matches_reference(T):
+    """The kernel behind every regret figure against mdp.policy_evaluation (zeros in pi: 0 log 0 = 0)."""
+    mdp = random_mdp(5, 3, horizon=6, seed=7)
+    prior = np.random.default_rng(3).dirichlet(np.ones(3), 5)
+    rng = np.random.default_rng(4)
+    for pi in (rng.dirichlet(np.ones(3), (6, 5)), greedy_policy(rng.normal(size=(6, 5, 3)))):
+        with native_calls("shaping_policy_evaluation") as calls:
+            got = native.policy_evaluation(mdp.R, mdp.P, pi, T, prior)
+        assert calls["shaping_policy_evaluation"] == 1
+        np.testing.assert_allclose(got, policy_evaluation(mdp.R, mdp.P, pi, T, prior), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["native", "reference"])
+@pytest.mark.parametrize("case", ["negative_pi", "unnormalised_pi", "nan_pi", "bad_P", "nan_R", "temperature"])
+def test_policy_evaluation_rejects_bad_input(backend, case, monkeypatch):
+    if backend == "reference":
+        monkeypatch.setenv("TOOLBOX_KERNELS", "reference")
+    elif core_native.module() is None:
+        pytest.skip("toolbox._core is not built")
+    mdp = random_mdp(3, 2, horizon=2, seed=1)
+    R, P, pi, T = mdp.R.copy(), mdp.P.copy(), np.full((2, 3, 2), 0.5), 0.5
+    if case == "negative_pi":
+        pi[0, 0] = [-0.5, 1.5]
+    elif case == "unnormalised_pi":
+        pi[1, 2] = [0.5, 0.6]
+    elif case == "nan_pi":
+        pi[0, 1, 0] = np.nan
+    elif case == "bad_P":
+        P[0, 0] = P[0, 0] * 2
+    elif case == "nan_R":
+        R[1, 1] = np.inf
+    else:
+        T = np.nan
+    with pytest.raises(ValueError):
+        native.policy_evaluation(R, P, pi, T)

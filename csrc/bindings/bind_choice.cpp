@@ -22,6 +22,19 @@ void check_sizes(int64_t trials, int64_t options, int64_t dim, int64_t hypothese
   require(hypotheses > 0, "thetas: no reward hypotheses");
 }
 
+// A normalised prior in log space: entries -inf (weight 0) or finite, logsumexp = 0.
+void check_log_prior(const double* lp, int64_t k) {
+  double top = -INFINITY;
+  for (int64_t i = 0; i < k; ++i) {
+    require(!std::isnan(lp[i]) && lp[i] < INFINITY, "log_prior: entries must be finite or -inf");
+    top = std::max(top, lp[i]);
+  }
+  require(top > -INFINITY, "log_prior: every hypothesis has prior 0");
+  double sum = 0.0;
+  for (int64_t i = 0; i < k; ++i) sum += std::exp(lp[i] - top);
+  require(std::abs(top + std::log(sum)) < 1e-6, "log_prior must be normalised: logsumexp(log_prior) = 0");
+}
+
 }  // namespace
 
 void init_choice(py::module_& m) {
@@ -38,6 +51,8 @@ void init_choice(py::module_& m) {
           py::array star = require_array<int64_t>(star_obj, "star", 1, {trials});
           py::array log_prior = require_array<double>(log_prior_obj, "log_prior", 1, {hypotheses});
           require(std::isfinite(beta) && beta > 0, "beta must be positive and finite");
+          require(all_finite<double>(features) && all_finite<double>(thetas), "features and thetas must be finite");
+          check_log_prior(cptr<double>(log_prior), hypotheses);
           const int64_t* s = cptr<int64_t>(star);
           const uint8_t *h = cptr<uint8_t>(truth), *r = cptr<uint8_t>(assumed);
           for (int64_t t = 0; t < trials; ++t) {
@@ -83,6 +98,8 @@ void init_choice(py::module_& m) {
            uintptr_t log_z, uintptr_t out, uintptr_t stream) {
           check_sizes(trials, options, dim, hypotheses);
           require(std::isfinite(beta) && beta > 0, "beta must be positive and finite");
+          require(trials == 0 || (features && assumed && truth && star && thetas && log_prior && log_z && out),
+                  "a device pointer is null");
 #if defined(TOOLBOX_WITH_CUDA)
           toolbox::ChoiceEffectsArgs a;
           a.trials = trials;

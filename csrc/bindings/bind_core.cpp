@@ -76,8 +76,9 @@ void init_core(py::module_& m) {
         "Fill out[4i + k] with uniform k of counter (a0 + i, b) under (seed, stream).");
   m.def("philox_uniform_cuda",
         [](uint64_t seed, uint32_t stream, uint64_t a0, uint64_t b, int64_t n, uintptr_t out, uintptr_t cuda_stream) {
-#if defined(TOOLBOX_WITH_CUDA)
           require(n >= 0, "n must be non-negative");
+          require(n == 0 || out != 0, "out_ptr is null");
+#if defined(TOOLBOX_WITH_CUDA)
           toolbox::philox_uniform_cuda(seed, stream, a0, b, n, out, cuda_stream);
 #else
           (void)seed; (void)stream; (void)a0; (void)b; (void)n; (void)out; (void)cuda_stream;

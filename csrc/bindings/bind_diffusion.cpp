@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -12,16 +13,34 @@ using namespace toolbox::bind;
 
 namespace {
 
-toolbox::LangevinParams checked_params(int direction, int scheme, double t_start, double h, int64_t steps,
-                                       uint64_t seed, uint32_t stream, int64_t first_particle,
+constexpr int64_t kMaxIndex = int64_t{1} << 62;  // Philox normal indices step * d and particle numbers stay below
+
+// Enums, step size and index ranges shared by the fused run and the external-drift epilogue.
+toolbox::LangevinParams checked_params(int direction, int scheme, double t_start, double h, int64_t steps, int64_t d,
+                                       uint64_t seed, uint32_t stream, int64_t first_particle, int64_t n,
                                        int64_t snapshot_stride, int64_t total_particles) {
   require(direction >= 0 && direction <= 2, "direction must be 0 (forward), 1 (reverse) or 2 (flow)");
   require(scheme >= 0 && scheme <= 2, "scheme must be 0 (euler), 1 (exact OU) or 2 (heun)");
   require(scheme != toolbox::kExactOU || direction == toolbox::kForward, "the exact OU scheme is forward only");
   require(std::isfinite(t_start) && std::isfinite(h) && h > 0.0, "t_start must be finite and h > 0");
   require(steps >= 0 && first_particle >= 0 && snapshot_stride >= 0, "steps, first_particle, stride must be >= 0");
+  require(d >= 1, "the dimension d must be >= 1");
+  require(n >= 0 && first_particle <= kMaxIndex - n, "first_particle + n is too large");
+  require(steps <= kMaxIndex / d, "steps * d is too large for the Philox noise index");
   return toolbox::LangevinParams{direction, scheme, t_start, h, steps, seed, stream, first_particle,
                                  snapshot_stride, total_particles};
+}
+
+// Physical time stays in [0, inf): forward starts at t_start >= 0, reverse and flow end at t_start - steps h >= 0
+// (up to the rounding of h = (t_hi - t_lo) / steps). Returns the earliest time of the run.
+double checked_times(const toolbox::LangevinParams& p) {
+  require(p.t_start >= 0.0, "t_start must be >= 0 (physical time of the OU process)");
+  const double span = p.h * static_cast<double>(p.steps);
+  require(std::isfinite(p.t_start + span), "t_start + steps * h must be finite");
+  if (p.direction == toolbox::kForward) return p.t_start;
+  const double t_end = p.t_start - span;
+  require(t_end >= -1e-12 * p.t_start, "a reverse or flow run must end at t >= 0: need steps * h <= t_start");
+  return std::max(t_end, 0.0);
 }
 
 }  // namespace
@@ -36,10 +55,29 @@ void init_diffusion(py::module_& m) {
           require(components > 0 && dim > 0, "means: need at least one component and one dimension");
           py::array log_weights = require_array<double>(log_weights_obj, "log_weights", 1, {components});
           py::array variances = require_array<double>(variances_obj, "variances", 1, {components});
-          for (int64_t k = 0; k < components; ++k)
-            require(cptr<double>(variances)[k] >= 0.0, "variances must be >= 0");
+          const double* lw = cptr<double>(log_weights);
+          const double* var = cptr<double>(variances);
+          require(all_finite<double>(means), "means must be finite");
+          double top = -INFINITY;
+          for (int64_t k = 0; k < components; ++k) {
+            require(var[k] >= 0.0 && std::isfinite(var[k]), "variances must be finite and >= 0");
+            require(!std::isnan(lw[k]) && lw[k] < INFINITY, "log_weights must be < +inf (not NaN)");
+            top = std::max(top, lw[k]);
+          }
+          double total_weight = 0.0;
+          for (int64_t k = 0; k < components; ++k) total_weight += std::exp(lw[k] - top);
+          require(std::isfinite(top) && std::abs(top + std::log(total_weight)) < 1e-6,
+                  "log_weights must be normalised: logsumexp(log_weights) = 0");
           py::array x = require_array<double>(x_obj, "x", 2, {-1, dim});
+          require(all_finite<double>(x), "x: start states must be finite");
           const int64_t n = x.shape(0);
+          const auto p = checked_params(direction, scheme, t_start, h, steps, dim, seed, stream, first_particle, n,
+                                        snapshot_stride, 0);
+          const double t_min = checked_times(p);
+          const double e2 = std::exp(-t_min) * std::exp(-t_min);
+          for (int64_t k = 0; k < components; ++k)  // v_k(t) = 1 - e^-2t + var_k e^-2t, as gmm_logp_score
+            require(1.0 - e2 + var[k] * e2 > 0.0, "a point-mass component (variance 0) has no density at t = 0: "
+                                                   "the run must stay at t > 0");
           double* snapshots = nullptr;
           int64_t total = first_particle + n;
           if (snapshot_stride > 0) {
@@ -48,8 +86,8 @@ void init_diffusion(py::module_& m) {
             require(first_particle + n <= total, "snapshots: particle axis shorter than first_particle + n");
             snapshots = mptr<double>(snap);
           }
-          const auto p = checked_params(direction, scheme, t_start, h, steps, seed, stream, first_particle,
-                                        snapshot_stride, total);
+          auto params = p;
+          params.total_particles = total;
           const toolbox::GmmParams g{cptr<double>(means), cptr<double>(log_weights), cptr<double>(variances),
                                      components, dim};
           py::array_t<double> heat(n), heat_discrete(n), logp_start(n), logp_end(n);
@@ -57,9 +95,10 @@ void init_diffusion(py::module_& m) {
           double* xs = mptr<double>(x);
           double *hp = heat.mutable_data(), *hd = heat_discrete.mutable_data();
           double *l0 = logp_start.mutable_data(), *l1 = logp_end.mutable_data();
+          const toolbox::Poll poll = signal_poll();
           {
             py::gil_scoped_release release;
-            toolbox::langevin_cpu(g, p, n, xs, work.data(), hp, hd, l0, l1, snapshots);
+            toolbox::langevin_cpu(g, params, n, xs, work.data(), hp, hd, l0, l1, snapshots, poll);
           }
           return py::make_tuple(heat, heat_discrete, logp_start, logp_end);
         },
@@ -76,7 +115,10 @@ void init_diffusion(py::module_& m) {
           py::array f = require_array<double>(f_obj, "f", 2, {n, d});
           py::array dx = require_array<double>(dx_obj, "dx", 2, {n, d});
           py::array heat = require_array<double>(heat_obj, "heat", 1, {n});
-          const auto p = checked_params(direction, toolbox::kEuler, 0.0, h, step + 1, seed, stream, first_particle, 0, 0);
+          require(step >= 0 && step < kMaxIndex, "step must be in [0, 2^62)");
+          require(all_finite<double>(x) && all_finite<double>(f), "x and f must be finite");
+          const auto p = checked_params(direction, toolbox::kEuler, 0.0, h, step + 1, d, seed, stream, first_particle,
+                                        n, 0, 0);
           double *xs = mptr<double>(x), *dxs = mptr<double>(dx), *hs = mptr<double>(heat);
           const double* fs = cptr<double>(f);
           py::gil_scoped_release release;
@@ -90,7 +132,10 @@ void init_diffusion(py::module_& m) {
         [](uintptr_t x, uintptr_t f, uintptr_t dx, uintptr_t heat, int64_t n, int64_t d, int direction, double h,
            int64_t step, bool move, uint64_t seed, uint32_t stream, int64_t first_particle, uintptr_t cuda_stream) {
           require(n >= 0 && d > 0, "need n >= 0 and d > 0");
-          const auto p = checked_params(direction, toolbox::kEuler, 0.0, h, step + 1, seed, stream, first_particle, 0, 0);
+          require(step >= 0 && step < kMaxIndex, "step must be in [0, 2^62)");
+          require(n == 0 || (x && f && dx && heat), "a device pointer is null");
+          const auto p = checked_params(direction, toolbox::kEuler, 0.0, h, step + 1, d, seed, stream, first_particle,
+                                        n, 0, 0);
 #if defined(TOOLBOX_WITH_CUDA)
           toolbox::langevin_external_step_cuda(p, n, d, step, move, x, f, dx, heat, cuda_stream);
 #else
@@ -109,10 +154,13 @@ void init_diffusion(py::module_& m) {
            uintptr_t cuda_stream) {
           require(components > 0 && dim > 0 && n >= 0, "need components > 0, dim > 0, n >= 0");
           require(dim <= toolbox::kLangevinRegisterDim || work != 0, "work buffer [n, 4d] needed for d > 4");
+          require(n == 0 || (means && log_weights && variances && x && heat && heat_discrete && logp_start &&
+                              logp_end), "a device pointer is null");
+          const auto p = checked_params(direction, scheme, t_start, h, steps, dim, seed, stream, first_particle, n,
+                                        snapshot_stride, total_particles);
+          checked_times(p);
           require(snapshot_stride == 0 || (snapshots != 0 && first_particle + n <= total_particles),
                   "snapshots buffer missing or too short");
-          const auto p = checked_params(direction, scheme, t_start, h, steps, seed, stream, first_particle,
-                                        snapshot_stride, total_particles);
 #if defined(TOOLBOX_WITH_CUDA)
           toolbox::langevin_cuda(means, log_weights, variances, components, dim, p, n, x, work, heat, heat_discrete,
                                  logp_start, logp_end, snapshots, cuda_stream);

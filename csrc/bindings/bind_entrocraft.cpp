@@ -1,3 +1,5 @@
+#include <cmath>
+
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -16,6 +18,12 @@ bool in_range(const int64_t* idx, int64_t n, int64_t bound) {
   return ok;
 }
 
+// The band [h_low, h_high] of the controller: finite and not inverted.
+void check_band(float h_low, float h_high) {
+  require(std::isfinite(h_low) && std::isfinite(h_high) && h_low <= h_high,
+          "entropy band: need finite h_low <= h_high");
+}
+
 }  // namespace
 
 void init_entrocraft(py::module_& m) {
@@ -27,6 +35,9 @@ void init_entrocraft(py::module_& m) {
           py::array seq = require_array<int64_t>(seq_obj, "token_seq", 1, {tokens});
           py::array adv = require_array<float>(adv_obj, "advantages", 1);
           const int64_t seqs = adv.shape(0);
+          check_band(h_low, h_high);
+          require(all_finite<float>(h), "token_entropy must be finite");
+          require(all_finite<float>(adv), "advantages must be finite");
           const int64_t* s = cptr<int64_t>(seq);
           require(in_range(s, tokens, seqs), "token_seq: index out of range [0, seqs)");
           const int64_t* g = nullptr;
@@ -58,6 +69,9 @@ void init_entrocraft(py::module_& m) {
            int64_t groups, bool seq_mean, float h_low, float h_high, uintptr_t workspace, uintptr_t accept,
            uintptr_t kept, uintptr_t entropy, uintptr_t mode, uintptr_t stream) {
           require(tokens >= 0 && seqs >= 0 && groups >= 0, "sizes must be non-negative");
+          check_band(h_low, h_high);
+          require((tokens == 0 || (h && seq)) && (seqs == 0 || (adv && workspace && accept)) && entropy && mode,
+                  "a device pointer is null");
 #if defined(TOOLBOX_WITH_CUDA)
           toolbox::rejection_epilogue_cuda(h, seq, tokens, adv, group_ids, seqs, groups, seq_mean, h_low, h_high,
                                            workspace, accept, kept, entropy, mode, stream);

@@ -1,4 +1,6 @@
 // gpoe_fuse (numpy, C++ threads) and gpoe_fuse_cuda (device pointers) for toolbox.gpoe.fusion.
+#include <cmath>
+
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -29,6 +31,16 @@ std::tuple<const T*, int64_t, int64_t> broadcast(const py::handle& obj, const ch
   return {cptr<T>(arr), stride_e, stride_p};
 }
 
+// Every element of a small parameter array satisfies `ok` (NaN fails any comparison).
+template <class T, class Ok>
+bool all_of(const py::handle& obj, Ok ok) {
+  const py::array arr = py::reinterpret_borrow<py::array>(obj);
+  const T* p = cptr<T>(arr);
+  for (int64_t i = 0; i < arr.size(); ++i)
+    if (!ok(static_cast<double>(p[i]))) return false;
+  return true;
+}
+
 template <class T>
 py::tuple fuse(py::handle mean_obj, py::handle var_obj, py::handle weight_prior_obj, py::handle prior_var_obj,
                py::object prior_mean_obj, int weight, int combine, double eps, bool with_stats) {
@@ -38,7 +50,7 @@ py::tuple fuse(py::handle mean_obj, py::handle var_obj, py::handle weight_prior_
   require(weight == toolbox::kWeightOne || weight == toolbox::kWeightEntropy, "weight must be 0 (one) or 1 (entropy)");
   require(combine >= toolbox::kCombineProduct && combine <= toolbox::kCombinePriorCorrected,
           "combine must be 0 (product), 1 (normalised) or 2 (prior-corrected)");
-  require(eps >= 0.0, "eps must be non-negative");
+  require(eps >= 0.0 && eps < INFINITY, "eps must be finite and >= 0");
   toolbox::GpoeFuseArgs<T> a;
   a.experts = experts;
   a.points = points;
@@ -50,6 +62,13 @@ py::tuple fuse(py::handle mean_obj, py::handle var_obj, py::handle weight_prior_
   std::tie(a.prior_var, unused, a.pv_stride) = broadcast<T>(prior_var_obj, "prior_var", 1, points, false);
   if (!prior_mean_obj.is_none())
     std::tie(a.prior_mean, unused, a.pm_stride) = broadcast<T>(prior_mean_obj, "prior_mean", 1, points, false);
+  // The prior is returned where fusion falls back, so it must be a finite Gaussian; v** of the weights >= 0.
+  require(all_of<T>(prior_var_obj, [](double v) { return v > 0.0 && v < INFINITY; }),
+          "prior_var must be finite and > 0");
+  require(prior_mean_obj.is_none() || all_of<T>(prior_mean_obj, [](double m) { return std::isfinite(m); }),
+          "prior_mean must be finite");
+  require(all_of<T>(weight_prior_obj, [](double v) { return v >= 0.0 && v <= INFINITY; }),
+          "weight_prior must be >= 0 (not NaN)");
   a.weight = weight;
   a.combine = combine;
   a.eps = eps;
@@ -95,6 +114,7 @@ void init_gpoe(py::module_& m) {
           require(experts >= 0 && points >= 0, "experts and points must be non-negative");
           require(weight == toolbox::kWeightOne || weight == toolbox::kWeightEntropy, "weight must be 0 or 1");
           require(combine >= 0 && combine <= 2, "combine must be 0, 1 or 2");
+          require(eps >= 0.0 && eps < INFINITY, "eps must be finite and >= 0");
           require(mean && var && weight_prior && prior_var && out_mean && out_var, "a required pointer is null");
 #if defined(TOOLBOX_WITH_CUDA)
           auto run = [&](auto tag) {

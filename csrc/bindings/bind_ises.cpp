@@ -1,6 +1,7 @@
 // Python bindings of the ISES information-set engine; every array is validated (dtype, rank, shape, contiguity,
 // index ranges) before the GIL is released.
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <set>
@@ -37,6 +38,31 @@ py::array codes(const py::handle& obj, const char* name, int alphabet) {
   for (int64_t i = 0; i < arr.size(); ++i)
     require(p[i] < alphabet, std::string(name) + ": symbol out of range [0, " + std::to_string(alphabet) + ")");
   return arr;
+}
+
+// An information set for the solver: secret indices in [0, limit), strictly increasing (the memo's key).
+py::array sorted_set(const py::handle& obj, int64_t limit) {
+  py::array arr = indices(obj, "cand", limit);
+  const int32_t* p = cptr<int32_t>(arr);
+  require(arr.shape(0) > 0, "cand: the information set is empty");
+  for (int64_t i = 1; i < arr.shape(0); ++i)
+    require(p[i - 1] < p[i], "cand: secret indices must be strictly increasing (sorted, no repeats)");
+  return arr;
+}
+
+// A guess game the solver can finish: each secret's own action wins against it, and no action wins against two
+// secrets (then every information set can be split, and `win` means the secret is known).
+void check_guess_game(const uint8_t* t, int64_t n_actions, int64_t n_secrets, int win, const int32_t* sa) {
+  std::vector<int32_t> won(n_actions, -1);
+  for (int64_t a = 0; a < n_actions; ++a)
+    for (int64_t s = 0; s < n_secrets; ++s)
+      if (t[a * n_secrets + s] == win) {
+        require(won[a] < 0, "table: action " + std::to_string(a) + " wins against two secrets");
+        won[a] = static_cast<int32_t>(s);
+      }
+  for (int64_t s = 0; s < n_secrets; ++s)
+    require(won[sa[s]] == s, "table: the action of secret " + std::to_string(s) +
+                                 " does not win against it (inconsistent guess game)");
 }
 
 std::optional<py::array> optional_history(const py::handle& obj, int64_t n_actions) {
@@ -97,21 +123,30 @@ void init_ises(py::module_& m) {
           const int64_t n_actions_total = table.shape(0), n_secrets = table.shape(1);
           py::array cand = indices(cand_obj, "cand", n_secrets);
           py::array actions = indices(actions_obj, "actions", n_actions_total);
-          const double* w = nullptr;
-          if (!weights_obj.is_none()) w = cptr<double>(require_array<double>(weights_obj, "weights", 1, {n_secrets}));
-          const uint8_t* t = cptr<uint8_t>(table);  // codes >= n_outcomes are not counted (never out of bounds)
           const int64_t k = actions.shape(0), n = cand.shape(0);
+          const int32_t *c = cptr<int32_t>(cand), *a = cptr<int32_t>(actions);
+          const double* w = nullptr;
+          if (!weights_obj.is_none()) {
+            w = cptr<double>(require_array<double>(weights_obj, "weights", 1, {n_secrets}));
+            double mass = 0.0;
+            for (int64_t s = 0; s < n_secrets; ++s)
+              require(std::isfinite(w[s]) && w[s] >= 0.0, "weights must be finite and >= 0");
+            for (int64_t i = 0; i < n; ++i) mass += w[c[i]];
+            require(n == 0 || mass > 0.0, "weights: the information set has zero prior mass");
+          }
+          const uint8_t* t = cptr<uint8_t>(table);
           py::array_t<double> gain(k);
           py::array_t<int64_t> biggest(k);
           py::array_t<int32_t> classes(k);
-          const int32_t *c = cptr<int32_t>(cand), *a = cptr<int32_t>(actions);
           double* g = gain.mutable_data();
           int64_t* b = biggest.mutable_data();
           int32_t* nc = classes.mutable_data();
+          bool codes_ok;
           {
             py::gil_scoped_release release;
-            toolbox::ises_partition_scores_cpu(t, n_secrets, c, n, w, a, k, n_outcomes, g, b, nc);
+            codes_ok = toolbox::ises_partition_scores_cpu(t, n_secrets, c, n, w, a, k, n_outcomes, g, b, nc);
           }
+          require(codes_ok, "table: an outcome code >= n_outcomes");
           return py::make_tuple(gain, biggest, classes);
         },
         py::arg("table"), py::arg("cand"), py::arg("actions"), py::arg("n_outcomes"), py::arg("weights") = py::none(),
@@ -121,6 +156,7 @@ void init_ises(py::module_& m) {
           py::array table = require_array<uint8_t>(table_obj, "table", 2);
           py::array cand = indices(cand_obj, "cand", table.shape(1));
           require(action >= 0 && action < table.shape(0), "action out of range");
+          require(outcome >= 0 && outcome <= 255, "outcome must be a uint8 code in [0, 255]");
           const int64_t n = cand.shape(0);
           py::array_t<int32_t> out(n);
           const int64_t kept = toolbox::ises_filter_cpu(cptr<uint8_t>(table), table.shape(1), cptr<int32_t>(cand), n,
@@ -135,6 +171,8 @@ void init_ises(py::module_& m) {
           py::array cand = require_array<int32_t>(cand_obj, "cand", 1);
           require(cand.shape(0) > 0, "cand: the information set is empty");
           require(m_samples >= 0, "m must be >= 0");
+          for (int64_t i = 0; i < cand.shape(0); ++i)
+            require(cptr<int32_t>(cand)[i] >= 0, "cand: secret indices must be >= 0");
           py::array_t<int32_t> out(m_samples);
           toolbox::ises_sample_states_cpu(cptr<int32_t>(cand), cand.shape(0), m_samples, seed, stream, counter,
                                           out.mutable_data());
@@ -149,6 +187,7 @@ void init_ises(py::module_& m) {
              require(win >= 0 && win < n_outcomes, "win must be an outcome code");
              py::array sa = indices(secret_action_obj, "secret_action", table.shape(0));
              require(sa.shape(0) == table.shape(1), "secret_action needs one action per secret");
+             require(beam >= 0, "beam must be >= 0 (0: exact search)");
              const uint8_t* t = cptr<uint8_t>(table);
              for (int64_t i = 0; i < table.size(); ++i)
                if (t[i] >= n_outcomes) throw py::value_error("table: outcome code >= n_outcomes");
@@ -172,6 +211,7 @@ void init_ises(py::module_& m) {
                for (int64_t i = 0; i < s->codes.shape(0); ++i) distinct.emplace(c + i * pegs, c + (i + 1) * pegs);
                require(static_cast<int64_t>(distinct.size()) == s->codes.shape(0), "codes: codes must be distinct");
              }
+             check_guess_game(t, table.shape(0), table.shape(1), win, cptr<int32_t>(sa));
              s->impl = std::make_unique<toolbox::IsesOptimalSolver>(
                  t, table.shape(0), table.shape(1), n_outcomes, win, cptr<int32_t>(sa), beam,
                  pegs ? cptr<uint8_t>(s->codes) : nullptr, pegs, colors);
@@ -182,27 +222,32 @@ void init_ises(py::module_& m) {
            "Exact solver; `codes` [actions, pegs] over `colors` enables the position/colour symmetry reduction.")
       .def("solve",
            [](Solver& s, py::handle cand_obj, int32_t first_action, py::handle history_obj) {
-             py::array cand = indices(cand_obj, "cand", s.table.shape(1));
-             require(cand.shape(0) > 0, "cand: the information set is empty");
-             require(first_action < s.table.shape(0), "first_action out of range");
+             py::array cand = sorted_set(cand_obj, s.table.shape(1));
+             require(first_action >= -1 && first_action < s.table.shape(0), "first_action out of range [-1, actions)");
              const int32_t* c = cptr<int32_t>(cand);
              const int64_t n = cand.shape(0);
              const auto h = optional_history(history_obj, s.table.shape(0));
-             py::gil_scoped_release release;
-             return s.impl->solve(c, n, first_action, h ? cptr<int32_t>(*h) : nullptr, h ? h->shape(0) : 0);
+             const toolbox::Poll poll = signal_poll();
+             int64_t total;
+             {
+               py::gil_scoped_release release;
+               total = s.impl->solve(c, n, first_action, h ? cptr<int32_t>(*h) : nullptr, h ? h->shape(0) : 0, poll);
+             }
+             require(total < std::numeric_limits<int64_t>::max() / 4, "no strategy identifies every secret of cand");
+             return total;
            },
            py::arg("cand"), py::arg("first_action") = -1, py::arg("history") = py::none(),
            "Minimal total number of guesses over the secrets of `cand` (first guess fixed when >= 0); `history`, "
            "the actions played to reach `cand`, enables the symmetry reduction.")
       .def("best_action",
            [](Solver& s, py::handle cand_obj, py::handle history_obj) {
-             py::array cand = indices(cand_obj, "cand", s.table.shape(1));
-             require(cand.shape(0) > 0, "cand: the information set is empty");
+             py::array cand = sorted_set(cand_obj, s.table.shape(1));
              const int32_t* c = cptr<int32_t>(cand);
              const int64_t n = cand.shape(0);
              const auto h = optional_history(history_obj, s.table.shape(0));
+             const toolbox::Poll poll = signal_poll();
              py::gil_scoped_release release;
-             return s.impl->best_action(c, n, h ? cptr<int32_t>(*h) : nullptr, h ? h->shape(0) : 0);
+             return s.impl->best_action(c, n, h ? cptr<int32_t>(*h) : nullptr, h ? h->shape(0) : 0, poll);
            },
            py::arg("cand"), py::arg("history") = py::none())
       .def_property_readonly("nodes", [](const Solver& s) { return s.impl->nodes(); })

@@ -1,3 +1,5 @@
+#include <cmath>
+
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -17,6 +19,8 @@ py::array matrix(const py::handle& obj) {
 
 py::array keys_for(const py::handle& obj, int64_t rows) { return require_array<int64_t>(obj, "keys", 1, {rows}); }
 
+void finite(float v, const char* message) { require(std::isfinite(v), message); }
+
 }  // namespace
 
 void init_noisynn(py::module_& m) {
@@ -35,6 +39,7 @@ void init_noisynn(py::module_& m) {
   m.def("noisynn_mix_circulant",
         [](py::handle x_obj, float alpha, int64_t shift) {
           py::array x = matrix(x_obj);
+          finite(alpha, "alpha must be finite");
           const int64_t k = x.shape(0), cols = x.shape(1);
           py::array_t<float> out({k, cols});
           const float* src = cptr<float>(x);
@@ -48,6 +53,8 @@ void init_noisynn(py::module_& m) {
   m.def("noisynn_gaussian",
         [](py::handle x_obj, py::handle keys_obj, uint64_t seed, uint32_t stream, float shift, float scale) {
           py::array x = matrix(x_obj);
+          finite(shift, "shift must be finite");
+          finite(scale, "scale must be finite");
           const int64_t b = x.shape(0), cols = x.shape(1);
           py::array keys = keys_for(keys_obj, b);
           py::array_t<float> out({b, cols});
@@ -66,6 +73,8 @@ void init_noisynn(py::module_& m) {
           const int64_t b = x.shape(0), cols = x.shape(1);
           py::array keys = keys_for(keys_obj, b);
           require(p >= 0.0f && p <= 1.0f, "p must be in [0, 1]");
+          finite(salt, "salt must be finite");
+          finite(pepper, "pepper must be finite");
           py::array_t<float> out({b, cols});
           py::array_t<uint8_t> kept({b, cols});
           const float* src = cptr<float>(x);
@@ -83,6 +92,7 @@ void init_noisynn(py::module_& m) {
   m.def("noisynn_mix_optimal_cuda",
         [](uintptr_t x, int64_t k, int64_t cols, uintptr_t out, uintptr_t stream) {
           require(k > 0 && cols >= 0, "k must be > 0 and m >= 0");
+          require(cols == 0 || (x && out), "a device pointer is null");
 #if defined(TOOLBOX_WITH_CUDA)
           toolbox::noisynn_mix_optimal_cuda(x, k, cols, out, stream);
 #else
@@ -94,6 +104,8 @@ void init_noisynn(py::module_& m) {
   m.def("noisynn_mix_circulant_cuda",
         [](uintptr_t x, int64_t k, int64_t cols, float alpha, int64_t shift, uintptr_t out, uintptr_t stream) {
           require(k > 0 && cols >= 0, "k must be > 0 and m >= 0");
+          require(cols == 0 || (x && out), "a device pointer is null");
+          finite(alpha, "alpha must be finite");
 #if defined(TOOLBOX_WITH_CUDA)
           toolbox::noisynn_mix_circulant_cuda(x, k, cols, alpha, shift, out, stream);
 #else
@@ -107,6 +119,9 @@ void init_noisynn(py::module_& m) {
         [](uintptr_t x, uintptr_t keys, int64_t b, int64_t cols, uint64_t seed, uint32_t stream, float shift,
            float scale, uintptr_t out, uintptr_t cuda_stream) {
           require(b > 0 && cols >= 0, "b must be > 0 and m >= 0");
+          require(cols == 0 || (x && keys && out), "a device pointer is null");
+          finite(shift, "shift must be finite");
+          finite(scale, "scale must be finite");
 #if defined(TOOLBOX_WITH_CUDA)
           toolbox::noisynn_gaussian_cuda(x, keys, b, cols, seed, stream, shift, scale, out, cuda_stream);
 #else
@@ -121,6 +136,9 @@ void init_noisynn(py::module_& m) {
            float pepper, uintptr_t out, uintptr_t kept, uintptr_t cuda_stream) {
           require(b > 0 && cols >= 0, "b must be > 0 and m >= 0");
           require(p >= 0.0f && p <= 1.0f, "p must be in [0, 1]");
+          require(cols == 0 || (x && keys && out && kept), "a device pointer is null");
+          finite(salt, "salt must be finite");
+          finite(pepper, "pepper must be finite");
 #if defined(TOOLBOX_WITH_CUDA)
           toolbox::noisynn_impulse_cuda(x, keys, b, cols, seed, stream, p, salt, pepper, out, kept, cuda_stream);
 #else

@@ -10,6 +10,40 @@
 namespace py = pybind11;
 using namespace toolbox::bind;
 
+namespace {
+
+// R finite, every row P(.|s, a) a probability distribution, log_prior finite (any reference measure).
+void check_model(const py::array& R, const py::array& P, const py::array& log_prior, int64_t S) {
+  require(all_finite<double>(R), "R must be finite");
+  require(all_finite<double>(log_prior), "log_prior must be finite (the reference measure pi0 > 0)");
+  const double* p = cptr<double>(P);
+  for (int64_t row = 0; row < P.size() / S; ++row) {
+    double sum = 0.0;
+    bool ok = true;
+    for (int64_t t = 0; t < S; ++t) {
+      ok &= p[row * S + t] >= 0.0 && p[row * S + t] <= 1.0;
+      sum += p[row * S + t];
+    }
+    require(ok && std::abs(sum - 1.0) <= 1e-6, "P: every row P(.|s, a) must be a probability distribution");
+  }
+}
+
+// Each pi_h(.|s) finite, non-negative and summing to 1.
+void check_policy(const py::array& policy, int64_t A) {
+  const double* pi = cptr<double>(policy);
+  for (int64_t row = 0; row < policy.size() / A; ++row) {
+    double sum = 0.0;
+    bool ok = true;
+    for (int64_t a = 0; a < A; ++a) {
+      ok &= pi[row * A + a] >= 0.0 && pi[row * A + a] <= 1.0;
+      sum += pi[row * A + a];
+    }
+    require(ok && std::abs(sum - 1.0) <= 1e-6, "policy: every pi_h(.|s) must be a probability distribution");
+  }
+}
+
+}  // namespace
+
 void init_shaping(py::module_& m) {
   m.def("shaping_backward_induction",
         [](py::handle R_obj, py::handle P_obj, py::handle log_prior_obj, int64_t horizon, double temperature) {
@@ -20,12 +54,14 @@ void init_shaping(py::module_& m) {
           py::array log_prior = require_array<double>(log_prior_obj, "log_prior", 2, {S, A});
           require(horizon >= 1, "horizon must be >= 1");
           require(std::isfinite(temperature) && temperature >= 0.0, "temperature must be finite and >= 0");
+          check_model(R, P, log_prior, S);
           py::array_t<double> Q({B, horizon, S, A}), V({B, horizon + 1, S});
           const double *r = cptr<double>(R), *p = cptr<double>(P), *lp = cptr<double>(log_prior);
           double *q = Q.mutable_data(), *v = V.mutable_data();
+          const toolbox::Poll poll = signal_poll();
           {
             py::gil_scoped_release release;
-            toolbox::shaping_backward_induction_cpu(r, p, lp, B, S, A, horizon, temperature, q, v);
+            toolbox::shaping_backward_induction_cpu(r, p, lp, B, S, A, horizon, temperature, q, v, poll);
           }
           return py::make_tuple(Q, V);
         },
@@ -43,13 +79,16 @@ void init_shaping(py::module_& m) {
           require(H >= 1, "policy: the horizon axis must be non-empty");
           py::array log_prior = require_array<double>(log_prior_obj, "log_prior", 2, {S, A});
           require(std::isfinite(temperature) && temperature >= 0.0, "temperature must be finite and >= 0");
+          check_model(R, P, log_prior, S);
+          check_policy(policy, A);
           py::array_t<double> V({B, H + 1, S});
           const double *r = cptr<double>(R), *p = cptr<double>(P), *pi = cptr<double>(policy),
                        *lp = cptr<double>(log_prior);
           double* v = V.mutable_data();
+          const toolbox::Poll poll = signal_poll();
           {
             py::gil_scoped_release release;
-            toolbox::shaping_policy_evaluation_cpu(r, p, pi, lp, B, S, A, H, temperature, v);
+            toolbox::shaping_policy_evaluation_cpu(r, p, pi, lp, B, S, A, H, temperature, v, poll);
           }
           return V;
         },
@@ -60,6 +99,7 @@ void init_shaping(py::module_& m) {
            int64_t horizon, double temperature, uintptr_t Q, uintptr_t V, uintptr_t stream) {
           require(batch >= 0 && states > 0 && actions > 0 && horizon >= 1,
                   "batch must be >= 0, states and actions > 0, horizon >= 1");
+          require(batch == 0 || (R && P && log_prior && Q && V), "a device pointer is null");
           require(std::isfinite(temperature) && temperature >= 0.0, "temperature must be finite and >= 0");
 #if defined(TOOLBOX_WITH_CUDA)
           toolbox::shaping_backward_induction_cuda(R, P, log_prior, batch, states, actions, horizon, temperature, Q,

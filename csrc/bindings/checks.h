@@ -3,9 +3,12 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cmath>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+
+#include "toolbox/interrupt.h"
 
 namespace toolbox::bind {
 
@@ -46,6 +49,24 @@ inline void require(bool ok, const char* message) {
 
 inline void require(bool ok, const std::string& message) {
   if (!ok) throw py::value_error(message);
+}
+
+// Every element finite (NaN and +-inf are nonsense for parameters and states).
+template <class T>
+bool all_finite(const py::array& a) {
+  const T* p = cptr<T>(a);
+  bool ok = true;
+  for (int64_t i = 0; i < a.size(); ++i) ok &= std::isfinite(p[i]);
+  return ok;
+}
+
+// The poll for long kernels (toolbox/interrupt.h): called with the GIL released, it takes the GIL and raises the
+// pending signal's exception (Ctrl-C -> KeyboardInterrupt).
+inline toolbox::Poll signal_poll() {
+  return [] {
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+  };
 }
 
 [[noreturn]] inline void no_cuda() { throw std::runtime_error("toolbox._core was built without CUDA"); }

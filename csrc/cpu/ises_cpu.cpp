@@ -2,6 +2,7 @@
 #include "toolbox/ises.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -90,9 +91,10 @@ std::vector<double> xlog2x_table(int64_t n) {
 
 }  // namespace
 
-void ises_partition_scores_cpu(const uint8_t* table, int64_t n_secrets, const int32_t* cand, int64_t n_cand,
+bool ises_partition_scores_cpu(const uint8_t* table, int64_t n_secrets, const int32_t* cand, int64_t n_cand,
                                const double* weights, const int32_t* actions, int64_t n_actions, int n_outcomes,
                                double* gain, int64_t* max_class, int32_t* n_classes) {
+  std::atomic<bool> codes_ok{true};
   const std::vector<double> xlogx = weights ? std::vector<double>() : xlog2x_table(n_cand);
   double total_weight = 0.0;
   if (weights)
@@ -109,6 +111,8 @@ void ises_partition_scores_cpu(const uint8_t* table, int64_t n_secrets, const in
         std::fill(mass.begin(), mass.end(), 0.0);
         for (int64_t i = 0; i < n_cand; ++i) mass[row[cand[i]]] += weights[cand[i]];
       }
+      for (int o = n_outcomes; o < 256; ++o)
+        if (count[o]) codes_ok.store(false, std::memory_order_relaxed);
       int64_t biggest = 0;
       int32_t classes = 0;
       double sum = 0.0;
@@ -128,6 +132,7 @@ void ises_partition_scores_cpu(const uint8_t* table, int64_t n_secrets, const in
       n_classes[k] = classes;
     }
   });
+  return codes_ok.load();
 }
 
 int64_t ises_filter_cpu(const uint8_t* table, int64_t n_secrets, const int32_t* cand, int64_t n_cand, int32_t action,
@@ -289,6 +294,7 @@ struct IsesOptimalSolver::Impl {
   std::vector<uint8_t> transposed;      // [secrets, actions]
   std::unordered_map<std::vector<int32_t>, MemoEntry, VecHash> memo;
   int64_t nodes = 0;
+  PollEvery tick{nullptr};  // the caller's poll during solve() and best_action()
 
   Impl(const uint8_t* table_, int64_t n_actions_, int64_t n_secrets_, int n_outcomes_, int win_,
        const int32_t* secret_action_, int beam_)
@@ -594,6 +600,7 @@ struct IsesOptimalSolver::Impl {
     auto it = memo.find(cand);
     if (it != memo.end() && (it->second.exact || it->second.value >= bound)) return it->second.value;
     ++nodes;
+    tick();  // may throw (Ctrl-C); the memo then holds only finished nodes and valid lower bounds
     int64_t best = bound;
     int32_t best_action = -1;
     const bool small = n <= branching + 1;
@@ -621,7 +628,8 @@ IsesOptimalSolver::IsesOptimalSolver(const uint8_t* table, int64_t n_actions, in
 IsesOptimalSolver::~IsesOptimalSolver() = default;
 
 int64_t IsesOptimalSolver::solve(const int32_t* cand, int64_t n_cand, int32_t first_action, const int32_t* history,
-                                 int64_t n_history) {
+                                 int64_t n_history, const Poll& poll) {
+  impl_->tick = PollEvery(&poll);
   std::vector<int32_t> c(cand, cand + n_cand), h;
   if (history) h.assign(history, history + n_history);
   const std::vector<int32_t>* known = history ? &h : nullptr;
@@ -631,7 +639,8 @@ int64_t IsesOptimalSolver::solve(const int32_t* cand, int64_t n_cand, int32_t fi
 }
 
 int32_t IsesOptimalSolver::best_action(const int32_t* cand, int64_t n_cand, const int32_t* history,
-                                       int64_t n_history) {
+                                       int64_t n_history, const Poll& poll) {
+  impl_->tick = PollEvery(&poll);
   std::vector<int32_t> c(cand, cand + n_cand), h;
   if (n_cand <= 2) return impl_->secret_action[c[0]];
   if (history) h.assign(history, history + n_history);

@@ -36,7 +36,7 @@ void noisynn_mix_optimal_cpu(const float* x, int64_t k, int64_t m, float* out) {
 void noisynn_mix_circulant_cpu(const float* x, int64_t k, int64_t m, float alpha, int64_t shift, float* out) {
   parallel_for(k, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, m)), [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      const int64_t partner = ((i + shift) % k + k) % k;
+      const int64_t partner = (i + (shift % k + k) % k) % k;
       const float* xi = x + i * m;
       const float* xp = x + partner * m;
       float* oi = out + i * m;

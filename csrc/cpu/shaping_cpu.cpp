@@ -33,20 +33,24 @@ void bellman_q(const double* R, const double* P, const double* v_next, int64_t S
   }
 }
 
-void solve_one(const double* R, const double* P, const double* log_prior, int64_t S, int64_t A, int64_t H,
-               double temperature, double* Q, double* V) {
-  std::fill(V + H * S, V + (H + 1) * S, 0.0);
-  for (int64_t h = H - 1; h >= 0; --h) {
+// Horizon steps per chunk: about 2^22 multiply-adds over the batch, at least one.
+int64_t chunk_steps(int64_t batch, int64_t S, int64_t A) {
+  return std::max<int64_t>(1, (int64_t{1} << 22) / std::max<int64_t>(1, batch * S * A * S));
+}
+
+// Steps h = top - 1 down to bottom of one MDP's backward induction; V[top] is known (V[H] = 0).
+void solve_steps(const double* R, const double* P, const double* log_prior, int64_t S, int64_t A, int64_t top,
+                 int64_t bottom, double temperature, double* Q, double* V) {
+  for (int64_t h = top - 1; h >= bottom; --h) {
     double* q = Q + h * S * A;
     bellman_q(R, P, V + (h + 1) * S, S, A, q);
     for (int64_t s = 0; s < S; ++s) V[h * S + s] = state_value(q + s * A, log_prior + s * A, A, temperature);
   }
 }
 
-void evaluate_one(const double* R, const double* P, const double* policy, const double* log_prior, int64_t S,
-                  int64_t A, int64_t H, double temperature, double* q, double* V) {
-  std::fill(V + H * S, V + (H + 1) * S, 0.0);
-  for (int64_t h = H - 1; h >= 0; --h) {
+void evaluate_steps(const double* R, const double* P, const double* policy, const double* log_prior, int64_t S,
+                    int64_t A, int64_t top, int64_t bottom, double temperature, double* q, double* V) {
+  for (int64_t h = top - 1; h >= bottom; --h) {
     bellman_q(R, P, V + (h + 1) * S, S, A, q);
     const double* pi = policy + h * S * A;
     for (int64_t s = 0; s < S; ++s) {
@@ -60,28 +64,43 @@ void evaluate_one(const double* R, const double* P, const double* policy, const 
   }
 }
 
+// Runs body(top, bottom) over the horizon in chunks from H down to 0, polling between chunks.
+template <class Body>
+void over_horizon(int64_t H, int64_t chunk, const Poll& poll, Body&& body) {
+  for (int64_t top = H; top > 0; top -= chunk) {
+    body(top, std::max<int64_t>(0, top - chunk));
+    if (top > chunk && poll) poll();
+  }
+}
+
 }  // namespace
 
 void shaping_policy_evaluation_cpu(const double* R, const double* P, const double* policy, const double* log_prior,
                                    int64_t batch, int64_t states, int64_t actions, int64_t horizon,
-                                   double temperature, double* V) {
+                                   double temperature, double* V, const Poll& poll) {
   const int64_t S = states, A = actions, H = horizon;
-  parallel_for(batch, 1, [&](int64_t begin, int64_t end) {
-    std::vector<double> q(S * A);
-    for (int64_t b = begin; b < end; ++b)
-      evaluate_one(R + b * S * A, P + b * S * A * S, policy + b * H * S * A, log_prior, S, A, H, temperature,
-                   q.data(), V + b * (H + 1) * S);
+  for (int64_t b = 0; b < batch; ++b) std::fill(V + b * (H + 1) * S + H * S, V + (b + 1) * (H + 1) * S, 0.0);
+  over_horizon(H, chunk_steps(batch, S, A), poll, [&](int64_t top, int64_t bottom) {
+    parallel_for(batch, 1, [&](int64_t begin, int64_t end) {
+      std::vector<double> q(S * A);
+      for (int64_t b = begin; b < end; ++b)
+        evaluate_steps(R + b * S * A, P + b * S * A * S, policy + b * H * S * A, log_prior, S, A, top, bottom,
+                       temperature, q.data(), V + b * (H + 1) * S);
+    });
   });
 }
 
 void shaping_backward_induction_cpu(const double* R, const double* P, const double* log_prior, int64_t batch,
                                     int64_t states, int64_t actions, int64_t horizon, double temperature, double* Q,
-                                    double* V) {
+                                    double* V, const Poll& poll) {
   const int64_t S = states, A = actions, H = horizon;
-  parallel_for(batch, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b)
-      solve_one(R + b * S * A, P + b * S * A * S, log_prior, S, A, H, temperature, Q + b * H * S * A,
-                V + b * (H + 1) * S);
+  for (int64_t b = 0; b < batch; ++b) std::fill(V + b * (H + 1) * S + H * S, V + (b + 1) * (H + 1) * S, 0.0);
+  over_horizon(H, chunk_steps(batch, S, A), poll, [&](int64_t top, int64_t bottom) {
+    parallel_for(batch, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; ++b)
+        solve_steps(R + b * S * A, P + b * S * A * S, log_prior, S, A, top, bottom, temperature, Q + b * H * S * A,
+                    V + b * (H + 1) * S);
+    });
   });
 }
 

@@ -25,7 +25,7 @@ __global__ void mix_circulant_kernel(const float* __restrict__ x, int64_t k, int
   const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (idx >= k * m) return;
   const int64_t i = idx / m, j = idx % m;
-  const int64_t partner = ((i + shift) % k + k) % k;
+  const int64_t partner = (i + (shift % k + k) % k) % k;
   out[idx] = x[idx] + alpha * (x[partner * m + j] - x[idx]);
 }
 

@@ -131,6 +131,11 @@ def batched_effects(features, assumed, true, star, thetas, prior, beta, device: 
     from toolbox.core import native
 
     features = np.ascontiguousarray(features, dtype=np.float64)
+    prior_arr = np.asarray(prior, dtype=np.float64)
+    if not (np.isfinite(features).all() and np.isfinite(np.asarray(thetas, dtype=np.float64)).all()):
+        raise UserInputError("features and thetas must be finite")
+    if not (np.isfinite(prior_arr).all() and (prior_arr >= 0).all() and prior_arr.sum() > 0):
+        raise UserInputError("prior must be finite, >= 0 and not all 0")
     backend = effects_backend(device, features.shape[2])
     if backend == "numpy":
         return batched_effects_reference(features, assumed, true, star, thetas, prior, beta)

@@ -75,8 +75,8 @@ def _validate(density: GaussianMixture, direction: str, scheme: str, t_lo: float
         raise UserInputError(f"scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
     if scheme == "exact" and direction != "forward":
         raise UserInputError("the exact OU scheme exists for the forward process only")
-    if not (0.0 <= t_lo < t_hi) or steps < 1:
-        raise UserInputError(f"need 0 <= t_lo < t_hi and steps >= 1, got t_lo={t_lo}, t_hi={t_hi}, steps={steps}")
+    if not (0.0 <= t_lo < t_hi < np.inf) or steps < 1:
+        raise UserInputError(f"need 0 <= t_lo < t_hi < inf and steps >= 1, got t_lo={t_lo}, t_hi={t_hi}, steps={steps}")
     if t_lo == 0.0 and np.any(density.variances == 0):
         raise UserInputError("a point-mass component has no density at t = 0: set t_lo > 0 (e.g. 1e-3)")
 
@@ -181,6 +181,8 @@ def simulate(density: GaussianMixture, n: int, direction: str = "forward", schem
     x_start = np.asarray(x_start, dtype=np.float64)
     if x_start.shape != (n, density.dim):
         raise UserInputError(f"x_start must be [{n}, {density.dim}], got {x_start.shape}")
+    if not np.isfinite(x_start).all():
+        raise UserInputError("x_start must be finite")
     if backend not in ("auto", "native", "reference"):
         raise UserInputError(f"backend must be auto, native or reference, got {backend!r}")
     use_native = backend == "native" or (backend == "auto" and dispatch.use_native())

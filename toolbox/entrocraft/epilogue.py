@@ -24,18 +24,24 @@ class Epilogue:
     kept_per_group: torch.Tensor | None   # int64 [G]
 
 
-def _check(token_entropy, token_seq, advantages, group_ids, aggregation):
+def _check(token_entropy, token_seq, advantages, band, group_ids, aggregation):
     if aggregation not in ("token-mean", "seq-mean"):
         raise UserInputError(f"entropy aggregation must be token-mean or seq-mean, got {aggregation!r}")
     if token_entropy.dim() != 1 or token_seq.shape != token_entropy.shape or advantages.dim() != 1:
         raise ValueError("token_entropy and token_seq must be [T], advantages [N]")
     if group_ids is not None and group_ids.shape != advantages.shape:
         raise ValueError("group_ids must be [N] like advantages")
+    low, high = (float(b) for b in band)
+    if not (np.isfinite(low) and np.isfinite(high) and low <= high):
+        raise ValueError(f"entropy band: need finite h_low <= h_high, got {band}")
+    if not token_entropy.is_cuda and not (torch.isfinite(token_entropy).all() and torch.isfinite(advantages).all()):
+        raise ValueError("token_entropy and advantages must be finite")
 
 
 def rejection_epilogue_reference(token_entropy, token_seq, advantages, band, group_ids=None, groups: int = 0,
                                  aggregation: str = "token-mean") -> Epilogue:
     """numpy oracle built from the controller's functions."""
+    _check(token_entropy, token_seq, advantages, band, group_ids, aggregation)
     h_np = token_entropy.detach().double().cpu().numpy()
     s_np = token_seq.cpu().numpy()
     h = batch_entropy(h_np, np.ones_like(h_np), s_np, aggregation) if h_np.size else 0.0
@@ -51,7 +57,7 @@ def rejection_epilogue_reference(token_entropy, token_seq, advantages, band, gro
 def rejection_epilogue(token_entropy: torch.Tensor, token_seq: torch.Tensor, advantages: torch.Tensor,
                        band: tuple[float, float], group_ids: torch.Tensor | None = None, groups: int = 0,
                        aggregation: str = "token-mean") -> Epilogue:
-    _check(token_entropy, token_seq, advantages, group_ids, aggregation)
+    _check(token_entropy, token_seq, advantages, band, group_ids, aggregation)
     if group_ids is not None and groups <= 0:
         groups = int(group_ids.max()) + 1 if group_ids.numel() else 0
     seq_mean = aggregation == "seq-mean"

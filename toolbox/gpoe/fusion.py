@@ -109,10 +109,22 @@ def finalize(stats: np.ndarray, combine: str, prior_var, prior_mean=0.0, eps: fl
                  np.where(s_b2 > 0, effective, 0.0))
 
 
+def _check_prior(prior_var, prior_mean, eps) -> None:
+    """What the kernel rejects too: the fallback prior must be a finite Gaussian, eps finite and >= 0."""
+    pv = np.asarray(_np(prior_var), dtype=np.float64)
+    if not (np.isfinite(pv).all() and (pv > 0).all()):
+        raise UserInputError("prior_var must be finite and > 0")
+    if prior_mean is not None and not np.isfinite(np.asarray(_np(prior_mean), dtype=np.float64)).all():
+        raise UserInputError("prior_mean must be finite")
+    if not 0 <= eps < np.inf:
+        raise UserInputError(f"eps must be finite and >= 0, got {eps}")
+
+
 def fuse_reference(mean, var, prior_var, rule: str = "gpoe-normalized", prior_mean=0.0, weight_prior=None,
                    eps: float = DEFAULT_EPS) -> Fused:
     """float64 numpy fusion of experts [M, N]; weight_prior (default prior_var) is v** of the entropy weights."""
     weight, combine = rule_parts(rule)
+    _check_prior(prior_var, prior_mean, eps)
     wp = prior_var if weight_prior is None else weight_prior
     return finalize(statistics(mean, var, wp, weight), combine, prior_var, prior_mean, eps)
 
@@ -126,6 +138,7 @@ def fuse(mean, var, prior_var, rule: str = "gpoe-normalized", prior_mean=None, w
     float64 or torch tensors (CPU or CUDA); the native kernel runs when the build has it, else the reference.
     """
     weight, combine = rule_parts(rule)
+    _check_prior(prior_var, prior_mean, eps)
     if _is_torch(mean) and mean.is_cuda:
         return _fuse_cuda(mean, var, prior_var, weight, combine, prior_mean, weight_prior, eps)
     mean, var = (np.asarray(dispatch.as_numpy(a) if _is_torch(a) else a) for a in (mean, var))

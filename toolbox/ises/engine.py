@@ -93,10 +93,16 @@ def partition_scores(table: np.ndarray, cand, actions, n_outcomes: int, weights:
 def partition_scores_reference(table, cand, actions, n_outcomes, weights=None):
     cand, actions = np.asarray(cand, np.int64), np.asarray(actions, np.int64)
     n, k = len(cand), len(actions)
+    if weights is not None:
+        w = np.asarray(weights, np.float64)
+        if not (np.isfinite(w).all() and (w >= 0).all()) or (n and w[cand].sum() <= 0):
+            raise ValueError("weights must be finite, >= 0 and give the information set positive mass")
     gain, biggest, classes = np.zeros(k), np.zeros(k, np.int64), np.zeros(k, np.int32)
     step = max(1, _CHUNK // max(1, n))
     for i in range(0, k, step):
         sub = table[actions[i:i + step]][:, cand].astype(np.int64)  # [chunk, n] outcome codes
+        if (sub >= n_outcomes).any():
+            raise ValueError("table: an outcome code >= n_outcomes")
         rows = len(sub)
         flat = (sub + n_outcomes * np.arange(rows)[:, None]).ravel()
         counts = np.bincount(flat, minlength=rows * n_outcomes).reshape(rows, n_outcomes)
@@ -124,6 +130,8 @@ def filter_set(table: np.ndarray, cand, action: int, outcome: int) -> np.ndarray
 
 
 def filter_set_reference(table, cand, action, outcome) -> np.ndarray:
+    if not 0 <= outcome <= 255:
+        raise ValueError("outcome must be a uint8 code in [0, 255]")
     cand = _as_i32(cand)
     return cand[table[action, cand] == outcome]
 

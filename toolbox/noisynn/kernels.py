@@ -130,12 +130,14 @@ def mix_optimal(x: torch.Tensor, detach_partner: bool = False) -> torch.Tensor:
 def mix_circulant(x: torch.Tensor, alpha: float, detach_partner: bool = True) -> torch.Tensor:
     """(1 - alpha) x_i + alpha x_{i+1 mod K} over the rows of x [K, M]; K = 1 returns x exactly."""
     _check_matrix(x)
+    _check_finite(alpha=alpha)
     return _MixCirculant.apply(x, float(alpha), detach_partner)
 
 
 def gaussian(x: torch.Tensor, keys: torch.Tensor, seed: int, stream: int, shift: float, scale: float) -> torch.Tensor:
     """x + shift + scale * z, z keyed standard normals (gradient: identity)."""
     _check_matrix(x, keys)
+    _check_finite(shift=shift, scale=scale)
     where = _native(x)
     if where is None:
         return gaussian_reference(x, keys, seed, stream, shift, scale)
@@ -156,6 +158,9 @@ def impulse(x: torch.Tensor, keys: torch.Tensor, seed: int, stream: int, p: floa
             pepper: float) -> torch.Tensor:
     """Salt-and-pepper noise; replaced elements carry no gradient."""
     _check_matrix(x, keys)
+    _check_finite(salt=salt, pepper=pepper)
+    if not 0 <= p <= 1:
+        raise ValueError(f"p must be in [0, 1], got {p}")
     where = _native(x)
     if where is None:
         out, kept = impulse_reference(x.detach(), keys, seed, stream, p, salt, pepper)
@@ -172,6 +177,13 @@ def impulse(x: torch.Tensor, keys: torch.Tensor, seed: int, stream: int, p: floa
                                                      dispatch.ptr(out), dispatch.ptr(kept), cuda_stream)
         kept = kept.bool()
     return torch.where(kept, x, out)
+
+
+def _check_finite(**params: float) -> None:
+    """The kernels' parameter check, for every path."""
+    for name, value in params.items():
+        if not np.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value}")
 
 
 def _check_matrix(x: torch.Tensor, keys: torch.Tensor | None = None) -> None:

@@ -15,6 +15,19 @@ def available() -> bool:
     return dispatch.use_native() and hasattr(core_native.module(), "shaping_backward_induction")
 
 
+def _check_model(R: np.ndarray, P: np.ndarray) -> None:
+    """What the kernel rejects too: non-finite rewards, rows of P that are not distributions."""
+    if not np.isfinite(R).all():
+        raise UserInputError("R must be finite")
+    if not (((P >= 0) & (P <= 1)).all() and np.allclose(P.sum(-1), 1.0, rtol=0, atol=1e-6)):
+        raise UserInputError("P: every row P(.|s, a) must be a probability distribution")
+
+
+def _check_policy(policy: np.ndarray) -> None:
+    if not (((policy >= 0) & (policy <= 1)).all() and np.allclose(policy.sum(-1), 1.0, rtol=0, atol=1e-6)):
+        raise UserInputError("policy: every pi_h(.|s) must be a probability distribution")
+
+
 def _log_prior(prior, shape) -> np.ndarray:
     return np.ascontiguousarray(mdp.log_reference(prior, shape), dtype=np.float64)
 
@@ -29,8 +42,9 @@ def backward_induction(R, P, horizon: int, temperature: float = 0.0, prior=None)
     P = np.asarray(P, dtype=np.float64)
     if R.ndim < 2 or P.shape != R.shape + R.shape[-2:-1]:
         raise UserInputError(f"R must be [..., S, A] and P [..., S, A, S]; got {R.shape} and {P.shape}")
-    if temperature < 0 or horizon < 1:
-        raise UserInputError("temperature must be >= 0 and the horizon >= 1")
+    if not (0 <= temperature < np.inf) or horizon < 1:
+        raise UserInputError("temperature must be finite and >= 0 and the horizon >= 1")
+    _check_model(R, P)
     if not available():
         return mdp.backward_induction(R, P, horizon, temperature, prior)
     batch, (S, A) = R.shape[:-2], R.shape[-2:]
@@ -44,6 +58,10 @@ def backward_induction(R, P, horizon: int, temperature: float = 0.0, prior=None)
 
 def policy_evaluation(R, P, policy, temperature: float = 0.0, prior=None) -> np.ndarray:
     """V^pi [H+1, S] (gamma = 1) as `mdp.policy_evaluation`, by the native kernel when it is built."""
+    if not 0 <= temperature < np.inf:
+        raise UserInputError("temperature must be finite and >= 0")
+    _check_model(np.asarray(R, dtype=np.float64), np.asarray(P, dtype=np.float64))
+    _check_policy(np.asarray(policy, dtype=np.float64))
     if not available() or not hasattr(core_native.module(), "shaping_policy_evaluation"):
         return mdp.policy_evaluation(R, P, policy, temperature, prior)
     R = np.ascontiguousarray(R, dtype=np.float64)

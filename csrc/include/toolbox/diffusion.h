@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "toolbox/interrupt.h"
 #include "toolbox/philox.h"
 
 namespace toolbox {
@@ -107,31 +108,44 @@ struct ParticleBuffers<0> {  // the workspace carved as x | f | dx | xt
   TOOLBOX_HD ParticleBuffers(double* work, int64_t d) : x(work), f(work + d), dx(work + 2 * d), xt(work + 3 * d) {}
 };
 
-// Advance particle i (local index within this call) through all steps. x_io[d] holds the start state on entry
-// and the end state on return. heat: trapezoid Stratonovich sum of f . dx; heat_discrete: the log-ratio of the
-// actual Gaussian transition kernels (EM: heat + h/4 (|f_end|^2 - |f_start|^2); exact OU: equal to heat; Heun: NaN).
+// Advance particle i (local index within this call) through steps [begin, end) of p.steps. x_io[d] holds the start
+// state on entry to step 0 and the state after step end - 1 on return. heat: trapezoid Stratonovich sum of f . dx;
+// heat_discrete: the log-ratio of the actual Gaussian transition kernels (EM: heat + h/4 (|f_end|^2 -
+// |f_start|^2); exact OU: equal to heat; Heun: NaN). Between chunks (end < p.steps) f_io[d] keeps the drift and
+// the outputs keep the running values (heat, heat_discrete: |f_start|^2, logp_end: the last log p), so a run split
+// into chunks computes the same bits as one call over [0, p.steps).
 template <int DIM>
-TOOLBOX_HD void langevin_particle(const GmmParams& g, const LangevinParams& p, int64_t i, double* x_io,
-                                  double* work, double* heat_out, double* heat_discrete_out,
-                                  double* logp_start_out, double* logp_end_out, double* snapshots) {
+TOOLBOX_HD void langevin_particle_steps(const GmmParams& g, const LangevinParams& p, int64_t i, int64_t begin,
+                                        int64_t end, double* x_io, double* f_io, double* work, double* heat_out,
+                                        double* heat_discrete_out, double* logp_start_out, double* logp_end_out,
+                                        double* snapshots) {
   const int64_t d = DIM > 0 ? DIM : g.dim;
   ParticleBuffers<DIM> b(work, d);
   const int64_t particle = p.first_particle + i;
   const double sign = p.direction == kForward ? 1.0 : -1.0;
   const double noise = p.direction == kFlow ? 0.0 : sqrt(2.0 * p.h);
   const double decay = exp(-p.h), ou_noise = sqrt(1.0 - exp(-2.0 * p.h));
+  const bool draws = p.scheme == kExactOU || noise > 0.0;
   double z[4];
-  uint64_t k = 0;  // index of the next normal
+  uint64_t k = draws ? static_cast<uint64_t>(begin) * static_cast<uint64_t>(d) : 0;  // index of the next normal
+  if (k & 3) philox_normal4(p.seed, p.stream, static_cast<uint64_t>(particle), k >> 2, z);
   for (int64_t j = 0; j < d; ++j) b.x[j] = x_io[j];
-  double t = p.t_start;
-  double logp = langevin_drift(g, p.direction, b.x, t, b.f);
-  *logp_start_out = p.direction == kForward ? gmm_logp_score(g, b.x, t, b.dx) : logp;
-  double f2_start = 0.0;
-  for (int64_t j = 0; j < d; ++j) f2_start += b.f[j] * b.f[j];
-  double heat = 0.0;
-  if (p.snapshot_stride > 0)
-    for (int64_t j = 0; j < d; ++j) snapshots[particle * d + j] = b.x[j];
-  for (int64_t step = 0; step < p.steps; ++step) {
+  double logp, f2_start, heat;
+  if (begin == 0) {
+    logp = langevin_drift(g, p.direction, b.x, p.t_start, b.f);
+    *logp_start_out = p.direction == kForward ? gmm_logp_score(g, b.x, p.t_start, b.dx) : logp;
+    f2_start = 0.0;
+    for (int64_t j = 0; j < d; ++j) f2_start += b.f[j] * b.f[j];
+    heat = 0.0;
+    if (p.snapshot_stride > 0)
+      for (int64_t j = 0; j < d; ++j) snapshots[particle * d + j] = b.x[j];
+  } else {
+    for (int64_t j = 0; j < d; ++j) b.f[j] = f_io[j];
+    logp = *logp_end_out;
+    f2_start = *heat_discrete_out;
+    heat = *heat_out;
+  }
+  for (int64_t step = begin; step < end; ++step) {
     const double t_next = p.t_start + sign * p.h * static_cast<double>(step + 1);
     if (p.scheme == kExactOU) {  // X' = e^-h X + sqrt(1 - e^-2h) xi (forward only)
       for (int64_t j = 0; j < d; ++j)
@@ -155,22 +169,36 @@ TOOLBOX_HD void langevin_particle(const GmmParams& g, const LangevinParams& p, i
     logp = langevin_drift(g, p.direction, b.x, t_next, b.f);
     for (int64_t j = 0; j < d; ++j) work_in += b.f[j] * b.dx[j];
     heat += 0.5 * work_in;
-    t = t_next;
     if (p.snapshot_stride > 0 && (step + 1) % p.snapshot_stride == 0) {
       double* snap = snapshots + ((step + 1) / p.snapshot_stride) * p.total_particles * d + particle * d;
       for (int64_t j = 0; j < d; ++j) snap[j] = b.x[j];
     }
   }
-  double f2_end = 0.0;
-  for (int64_t j = 0; j < d; ++j) {
-    f2_end += b.f[j] * b.f[j];
-    x_io[j] = b.x[j];
+  for (int64_t j = 0; j < d; ++j) x_io[j] = b.x[j];
+  if (end < p.steps) {
+    for (int64_t j = 0; j < d; ++j) f_io[j] = b.f[j];
+    *logp_end_out = logp;
+    *heat_discrete_out = f2_start;
+    *heat_out = heat;
+    return;
   }
+  const double t = p.steps > 0 ? p.t_start + sign * p.h * static_cast<double>(p.steps) : p.t_start;
+  double f2_end = 0.0;
+  for (int64_t j = 0; j < d; ++j) f2_end += b.f[j] * b.f[j];
   *logp_end_out = p.direction == kForward ? gmm_logp_score(g, b.x, t, b.dx) : logp;
   *heat_out = heat;
   *heat_discrete_out = p.scheme == kEuler    ? heat + 0.25 * p.h * (f2_end - f2_start)
                        : p.scheme == kExactOU ? heat
                                               : NAN;
+}
+
+// All steps of particle i in one call (the CUDA kernel's per-thread routine).
+template <int DIM>
+TOOLBOX_HD void langevin_particle(const GmmParams& g, const LangevinParams& p, int64_t i, double* x_io,
+                                  double* work, double* heat_out, double* heat_discrete_out,
+                                  double* logp_start_out, double* logp_end_out, double* snapshots) {
+  langevin_particle_steps<DIM>(g, p, i, 0, p.steps, x_io, nullptr, work, heat_out, heat_discrete_out,
+                               logp_start_out, logp_end_out, snapshots);
 }
 
 // The fused epilogue for an external drift f (e.g. x + 2 s_theta(x, t) from a network run in torch), one EM step
@@ -205,9 +233,11 @@ void langevin_external_step_cuda(const LangevinParams& p, int64_t n, int64_t d, 
 #endif
 
 // x: [n, d] start states in, end states out (particles first_particle .. first_particle + n). work: [n, 4d]
-// doubles, used when d > 4. snapshots: null or [steps / stride + 1, total_particles, d].
+// doubles, used when d > 4. snapshots: null or [steps / stride + 1, total_particles, d]. The steps run in chunks
+// of about 2^23 particle-component-coordinate updates with `poll` (toolbox/interrupt.h) between chunks.
 void langevin_cpu(const GmmParams& g, const LangevinParams& p, int64_t n, double* x, double* work, double* heat,
-                  double* heat_discrete, double* logp_start, double* logp_end, double* snapshots);
+                  double* heat_discrete, double* logp_start, double* logp_end, double* snapshots,
+                  const Poll& poll = nullptr);
 
 #if defined(TOOLBOX_WITH_CUDA)
 // Same contract with device pointers; the GMM arrays are device pointers too.

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "toolbox/interrupt.h"
+
 namespace toolbox {
 
 // Mastermind feedback: code = black * (pegs + 1) + white for codes over `colors` colours (also Bulls and Cows).
@@ -18,8 +20,9 @@ void ises_wordle_table_cpu(const uint8_t* guesses, int64_t n_guesses, const uint
 
 // For each action a in `actions`: the outcome histogram of the information set `cand` (optionally weighted by a
 // prior over secrets) and from it E[dH](a) = -sum_o P(o|a) log2 P(o|a) (eq. 1.2.3), the largest class and the
-// number of non-empty classes. Threads over actions. Codes >= n_outcomes are not scored (never out of bounds).
-void ises_partition_scores_cpu(const uint8_t* table, int64_t n_secrets, const int32_t* cand, int64_t n_cand,
+// number of non-empty classes. Threads over actions. Returns false when a scored entry holds a code >= n_outcomes
+// (never read out of bounds; the results are then meaningless).
+bool ises_partition_scores_cpu(const uint8_t* table, int64_t n_secrets, const int32_t* cand, int64_t n_cand,
                                const double* weights, const int32_t* actions, int64_t n_actions, int n_outcomes,
                                double* gain, int64_t* max_class, int32_t* n_classes);
 
@@ -47,10 +50,12 @@ class IsesOptimalSolver {
   ~IsesOptimalSolver();
   // Minimal total guesses for the information set `cand` (sorted secret indices); first_action >= 0 fixes the
   // first guess. `history` (the actions that led to `cand`; null when unknown) enables the symmetry reduction.
+  // `poll` (toolbox/interrupt.h) is called about every 100 ms of search; what it throws leaves the solver usable.
   int64_t solve(const int32_t* cand, int64_t n_cand, int32_t first_action, const int32_t* history = nullptr,
-                int64_t n_history = 0);
+                int64_t n_history = 0, const Poll& poll = nullptr);
   // The best action found for `cand` (solves it first if needed).
-  int32_t best_action(const int32_t* cand, int64_t n_cand, const int32_t* history = nullptr, int64_t n_history = 0);
+  int32_t best_action(const int32_t* cand, int64_t n_cand, const int32_t* history = nullptr, int64_t n_history = 0,
+                      const Poll& poll = nullptr);
   int64_t nodes() const;
   int64_t memo_size() const;
 
