@@ -2,9 +2,6 @@
 the truth table, and the pybind11 boundary (wrong dtype / shape / contiguity / range -> ValueError)."""
 from __future__ import annotations
 
-import collections
-import contextlib
-
 import numpy as np
 import pytest
 import torch
@@ -13,23 +10,9 @@ from hypothesis import strategies as st
 
 from toolbox.core import native
 from toolbox.entrocraft.epilogue import rejection_epilogue, rejection_epilogue_reference
+from native_calls import native_calls
 
 needs_native = pytest.mark.skipif(not native.available(), reason="native extension not built")
-
-
-@contextlib.contextmanager
-def native_calls(*names):
-    """Counts the calls of these toolbox._core functions, so that a native-vs-reference test proves it ran the
-    kernel (and did not compare the reference with itself)."""
-    core, calls = native.module(), collections.Counter()
-    originals = {name: getattr(core, name) for name in names}
-    for name, fn in originals.items():
-        setattr(core, name, lambda *a, _fn=fn, _name=name, **k: calls.update([_name]) or _fn(*a, **k))
-    try:
-        yield calls
-    finally:
-        for name, fn in originals.items():
-            setattr(core, name, fn)
 
 
 def _batch(seed, tokens=300, seqs=40, group=4):

@@ -2,8 +2,6 @@
 binding's input validation."""
 from __future__ import annotations
 
-import collections
-import contextlib
 import itertools
 
 import numpy as np
@@ -11,23 +9,9 @@ import pytest
 
 from toolbox.core import native
 from toolbox.ises import engine
+from native_calls import native_calls
 
 needs_native = pytest.mark.skipif(not native.available(), reason="native extension not built")
-
-
-@contextlib.contextmanager
-def native_calls(*names):
-    """Counts the calls of these toolbox._core functions, so that a native-vs-reference test proves it ran the
-    kernel (and did not compare the reference with itself)."""
-    core, calls = native.module(), collections.Counter()
-    originals = {name: getattr(core, name) for name in names}
-    for name, fn in originals.items():
-        setattr(core, name, lambda *a, _fn=fn, _name=name, **k: calls.update([_name]) or _fn(*a, **k))
-    try:
-        yield calls
-    finally:
-        for name, fn in originals.items():
-            setattr(core, name, fn)
 
 
 def _codes(pegs=4, colors=6):

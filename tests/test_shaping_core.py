@@ -1,9 +1,6 @@
 """shape-reward: soft/hard Bellman, the second law, the Dirichlet entropy split, environments and the kernels."""
 from __future__ import annotations
 
-import collections
-import contextlib
-
 import numpy as np
 import pytest
 from scipy.optimize import linprog
@@ -18,23 +15,9 @@ from toolbox.shaping.envs import (chain, deepsea, deepsea_bad_episode, make_env,
 from toolbox.shaping.mdp import (backward_induction, boltzmann_policy, deepsea_soft_value_closed_form,
                                  greedy_policy, policy_evaluation, second_law, single_state_mdp, value_iteration)
 from toolbox.core.errors import UserInputError
+from native_calls import native_calls
 
 UNIFORM3 = np.full(3, 1 / 3)
-
-
-@contextlib.contextmanager
-def native_calls(*names):
-    """Counts the calls of these toolbox._core functions, so that a native-vs-reference test proves it ran the
-    kernel (and did not compare the reference with itself)."""
-    core, calls = core_native.module(), collections.Counter()
-    originals = {name: getattr(core, name) for name in names} if core is not None else {}
-    for name, fn in originals.items():
-        setattr(core, name, lambda *a, _fn=fn, _name=name, **k: calls.update([_name]) or _fn(*a, **k))
-    try:
-        yield calls
-    finally:
-        for name, fn in originals.items():
-            setattr(core, name, fn)
 
 
 @pytest.mark.parametrize("N,T,ref", [(10, 1.0, 6.9281413017), (10, 0.1, 0.9947678887), (5, 1.0, 3.5127883549)])
