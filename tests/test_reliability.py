@@ -376,3 +376,17 @@ def test_inverted_or_malformed_entropy_bands_are_rejected_before_training(tmp_pa
     result = invoke(["train-rl", "--set", f"band_start={band}", "--out", str(tmp_path / "run")])
     assert result.exit_code == 2 and "band_start" in result.output, result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_k_is_not_truncated(tmp_path):
+    result = invoke(["train-noisy", "--plan", "entropy", "--k", "2.5", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "ks.0: input should be a valid integer" in result.output, result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_infer_choice_runs_record_their_seed(tmp_path):
+    result = invoke(["infer-choice", "infer", "--scenario", "peanuts", "--seed", "11", "--set", "sampler_check=false",
+                     "--set", "ppc_draws=50", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["provenance"]["seed"] == 11
+    assert tomllib.loads((tmp_path / "run" / "config.toml").read_text())["provenance"]["seed"] == 11
