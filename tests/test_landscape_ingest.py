@@ -183,3 +183,34 @@ def test_arbitrary_file_content_is_read_or_rejected_cleanly(tmp_path_factory, co
     except UserInputError:
         return
     assert all(isinstance(d, cp.Document) for d in docs)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_web_of_science_export_as_the_database_writes_it(tmp_path, encoding):
+    """WoS 'Tab-delimited' export: the standard field tags, unquoted fields (an abstract may hold a lone double
+    quote), a tab at the end of every data row, CRLF line ends, a BOM (UTF-8 or UTF-16 LE)."""
+    tags = ["PT", "AU", "BA", "BE", "GP", "AF", "BF", "CA", "TI", "SO", "SE", "BS", "LA", "DT", "CT", "CY", "CL",
+            "SP", "HO", "DE", "ID", "AB", "C1", "C3", "RP", "EM", "RI", "OI", "FU", "FP", "FX", "CR", "NR", "TC",
+            "Z9", "U1", "U2", "PU", "PI", "PA", "SN", "EI", "BN", "J9", "JI", "PD", "PY", "VL", "IS", "PN", "SU",
+            "SI", "MA", "BP", "EP", "AR", "DI", "DL", "D2", "EA", "PG", "WC", "WE", "SC", "GA", "PM", "OA", "HC",
+            "HP", "DA", "UT"]
+    def row(title, abstract, pd_, py, ut):
+        cells = {t: "" for t in tags} | {"PT": "J", "AU": "Smith, J; Lee, K", "TI": title, "AB": abstract,
+                                         "PD": pd_, "PY": py, "UT": ut, "SO": "PHYS REV A"}
+        return "\t".join(cells[t] for t in tags) + "\t\r\n"
+    text = "\t".join(tags) + "\r\n" + row("Quantum repeaters", 'A so-called "quantum repeater ' + TEXT, "MAR 15",
+                                          "2018", "WOS:000001") + row("QKD", TEXT, "", "2019", "WOS:000002")
+    path = tmp_path / "savedrecs.txt"
+    path.write_bytes(text.encode(encoding))
+    assert cp.detect_format(path) == "wos"
+    docs = cp.load_documents(str(path))
+    assert [d.doc_id for d in docs] == ["WOS:000001", "WOS:000002"]
+    assert [d.date for d in docs] == [date(2018, 3, 1), date(2019, 1, 1)]
+    assert docs[0].title == "Quantum repeaters" and '"quantum repeater' in docs[0].text
+
+
+def test_extra_non_empty_cells_are_still_an_error(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("title,text,date\na,b,2020,surplus\n")
+    with pytest.raises(UserInputError, match="more cells than header columns"):
+        cp.load_documents(str(path))

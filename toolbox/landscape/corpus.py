@@ -177,18 +177,22 @@ def _first_present(records, names):
     return ""
 
 
-def _csv_rows(path: Path, delimiter: str) -> list[dict]:
+def _csv_rows(path: Path, delimiter: str, quoting: int = csv.QUOTE_MINIMAL) -> list[dict]:
+    """Rows as dicts; empty cells past the header's columns (a trailing delimiter, as Web of Science writes at
+    the end of every row) are dropped, non-empty ones are an error."""
     text = _open_text(path)
     try:
-        reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+        reader = csv.DictReader(io.StringIO(text), delimiter=delimiter, quoting=quoting)
         rows = [r for r in reader]
     except csv.Error as exc:
         raise UserInputError(f"{path}: malformed CSV ({exc})") from exc
     if reader.fieldnames is None:
         raise UserInputError(f"{path}: empty file, no header row")
-    if any(None in r for r in rows):
-        bad = next(i for i, r in enumerate(rows, 2) if None in r)
-        raise UserInputError(f"{path}:{bad}: more cells than header columns (malformed {delimiter!r}-separated file)")
+    for i, r in enumerate(rows, 2):
+        extra = r.pop(None, [])
+        if any(cell.strip() for cell in extra):
+            raise UserInputError(f"{path}:{i}: more cells than header columns (malformed {delimiter!r}-separated "
+                                 "file)")
     return rows
 
 
@@ -208,8 +212,9 @@ def read_scopus(path: Path, text_field="", date_field="", title_field="") -> lis
 
 
 def read_wos(path: Path, text_field="", date_field="", title_field="") -> list[Document]:
-    """Web of Science tab-delimited export: TI title, AB abstract, PY year, PD publication date ('MAR 15', 'JAN')."""
-    rows = _csv_rows(path, "\t")
+    """Web of Science tab-delimited export as the database writes it (UTF-8 or UTF-16 with a BOM, unquoted fields,
+    a tab at the end of every row): TI title, AB abstract, PY year, PD publication date ('MAR 15', 'JAN')."""
+    rows = _csv_rows(path, "\t", csv.QUOTE_NONE)
     for r in rows:
         year, pd_ = (r.get("PY") or "").strip(), (r.get("PD") or "").strip()
         month = re.match(r"([A-Za-z]{3})", pd_)
