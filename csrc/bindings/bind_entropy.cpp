@@ -21,6 +21,16 @@ const int64_t* checked_labels(const py::object& obj, int64_t rows, int64_t vocab
   return y;
 }
 
+// Logits [rows, vocab] with at least one column: float32 for dtype 0, the uint16 bit patterns of bfloat16 (1) or
+// float16 (2) otherwise.
+py::array checked_logits(py::handle obj, int dtype) {
+  require(dtype >= 0 && dtype <= 2, "dtype must be 0 (float32), 1 (bfloat16) or 2 (float16)");
+  py::array logits = dtype == toolbox::kLogitsFloat32 ? require_array<float>(obj, "logits", 2)
+                                                      : require_array<uint16_t>(obj, "logits", 2);
+  require(logits.shape(1) > 0, "logits: the vocabulary axis is empty");
+  return logits;
+}
+
 const float* optional_rows(const py::object& obj, const char* name, int64_t rows) {
   if (obj.is_none()) return nullptr;
   return cptr<float>(require_array<float>(obj, name, 1, {rows}));
@@ -30,78 +40,83 @@ const float* optional_rows(const py::object& obj, const char* name, int64_t rows
 
 void init_entropy(py::module_& m) {
   m.def("row_entropy_forward",
-        [](py::handle logits_obj, py::object labels_obj) {
-          py::array logits = require_array<float>(logits_obj, "logits", 2);
+        [](py::handle logits_obj, py::object labels_obj, int dtype) {
+          py::array logits = checked_logits(logits_obj, dtype);
           const int64_t rows = logits.shape(0), vocab = logits.shape(1);
-          require(vocab > 0, "logits: the vocabulary axis is empty");
           const int64_t* labels = checked_labels(labels_obj, rows, vocab);
-          py::array_t<float> entropy(rows), logp(rows), lse(rows);
-          const float* x = cptr<float>(logits);
-          float *h = entropy.mutable_data(), *lp = logp.mutable_data(), *ls = lse.mutable_data();
+          py::array_t<float> entropy(rows), logp(rows), row_max(rows), log_sum(rows);
+          const void* x = logits.data();
+          float *h = entropy.mutable_data(), *lp = logp.mutable_data();
+          float *mx = row_max.mutable_data(), *ls = log_sum.mutable_data();
           std::fill_n(lp, rows, 0.0f);  // stays 0 without labels
           {
             py::gil_scoped_release release;
-            toolbox::row_entropy_forward_cpu(x, labels, rows, vocab, h, lp, ls);
+            toolbox::row_entropy_forward_cpu(x, dtype, labels, rows, vocab, h, lp, mx, ls);
           }
-          return py::make_tuple(entropy, logp, lse);
+          return py::make_tuple(entropy, logp, row_max, log_sum);
         },
-        py::arg("logits"), py::arg("labels") = py::none(),
-        "Per-row (entropy, log-prob of label, logsumexp) of float32 logits [T, V] in one streaming pass.");
+        py::arg("logits"), py::arg("labels") = py::none(), py::arg("dtype") = 0,
+        "Per-row (entropy, log-prob of label, row max m, log-sum log s) of logits [T, V] in one streaming pass;\n"
+        "lse = m + log s. dtype: 0 float32, 1 bfloat16, 2 float16 (16-bit logits as uint16 bit patterns).\n"
+        "Fully masked rows (all -inf): H = 0, logp = m = log s = -inf. Rows with NaN or +inf: all NaN.");
   m.def("row_entropy_backward",
-        [](py::handle logits_obj, py::object labels_obj, py::handle entropy_obj, py::handle lse_obj,
-           py::object grad_entropy, py::object grad_logp, py::object grad_lse) {
-          py::array logits = require_array<float>(logits_obj, "logits", 2);
+        [](py::handle logits_obj, py::object labels_obj, py::handle entropy_obj, py::handle row_max_obj,
+           py::handle log_sum_obj, py::object grad_entropy, py::object grad_logp, py::object grad_lse, int dtype) {
+          py::array logits = checked_logits(logits_obj, dtype);
           const int64_t rows = logits.shape(0), vocab = logits.shape(1);
-          require(vocab > 0, "logits: the vocabulary axis is empty");
           const int64_t* labels = checked_labels(labels_obj, rows, vocab);
           py::array entropy = require_array<float>(entropy_obj, "entropy", 1, {rows});
-          py::array lse = require_array<float>(lse_obj, "lse", 1, {rows});
+          py::array row_max = require_array<float>(row_max_obj, "row_max", 1, {rows});
+          py::array log_sum = require_array<float>(log_sum_obj, "log_sum", 1, {rows});
           const float* g_h = optional_rows(grad_entropy, "grad_entropy", rows);
           const float* g_lp = optional_rows(grad_logp, "grad_logp", rows);
           const float* g_ls = optional_rows(grad_lse, "grad_lse", rows);
           py::array_t<float> grad({rows, vocab});
-          const float* x = cptr<float>(logits);
-          const float *h = cptr<float>(entropy), *ls = cptr<float>(lse);
+          const void* x = logits.data();
+          const float *h = cptr<float>(entropy), *mx = cptr<float>(row_max), *ls = cptr<float>(log_sum);
           float* out = grad.mutable_data();
           {
             py::gil_scoped_release release;
-            toolbox::row_entropy_backward_cpu(x, labels, h, ls, g_h, g_lp, g_ls, rows, vocab, out);
+            toolbox::row_entropy_backward_cpu(x, dtype, labels, h, mx, ls, g_h, g_lp, g_ls, rows, vocab, out);
           }
           return grad;
         },
-        py::arg("logits"), py::arg("labels"), py::arg("entropy"), py::arg("lse"), py::arg("grad_entropy"),
-        py::arg("grad_logp"), py::arg("grad_lse"),
-        "Gradient of the row statistics w.r.t. the logits, recomputing p from the saved logsumexp.");
+        py::arg("logits"), py::arg("labels"), py::arg("entropy"), py::arg("row_max"), py::arg("log_sum"),
+        py::arg("grad_entropy"), py::arg("grad_logp"), py::arg("grad_lse"), py::arg("dtype") = 0,
+        "float32 gradient of the row statistics w.r.t. the logits, recomputing p from the saved m and log s.");
   m.def("row_entropy_forward_cuda",
         [](uintptr_t logits, int dtype, uintptr_t labels, int64_t rows, int64_t vocab, uintptr_t entropy,
-           uintptr_t logp, uintptr_t lse, uintptr_t stream) {
-          require(dtype == 0 || dtype == 1, "dtype must be 0 (float32) or 1 (bfloat16)");
+           uintptr_t logp, uintptr_t row_max, uintptr_t log_sum, uintptr_t stream) {
+          require(dtype >= 0 && dtype <= 2, "dtype must be 0 (float32), 1 (bfloat16) or 2 (float16)");
           require(rows >= 0 && vocab > 0, "rows must be >= 0 and vocab > 0");
 #if defined(TOOLBOX_WITH_CUDA)
-          toolbox::row_entropy_forward_cuda(logits, dtype, labels, rows, vocab, entropy, logp, lse, stream);
+          toolbox::row_entropy_forward_cuda(logits, dtype, labels, rows, vocab, entropy, logp, row_max, log_sum,
+                                            stream);
 #else
-          (void)logits; (void)labels; (void)entropy; (void)logp; (void)lse; (void)stream;
+          (void)logits; (void)labels; (void)entropy; (void)logp; (void)row_max; (void)log_sum; (void)stream;
           no_cuda();
 #endif
         },
         py::arg("logits_ptr"), py::arg("dtype"), py::arg("labels_ptr"), py::arg("rows"), py::arg("vocab"),
-        py::arg("entropy_ptr"), py::arg("logp_ptr"), py::arg("lse_ptr"), py::arg("cuda_stream"));
+        py::arg("entropy_ptr"), py::arg("logp_ptr"), py::arg("row_max_ptr"), py::arg("log_sum_ptr"),
+        py::arg("cuda_stream"));
   m.def("row_entropy_backward_cuda",
-        [](uintptr_t logits, int dtype, uintptr_t labels, uintptr_t entropy, uintptr_t lse, uintptr_t grad_entropy,
-           uintptr_t grad_logp, uintptr_t grad_lse, int64_t rows, int64_t vocab, uintptr_t grad_logits,
-           uintptr_t stream) {
-          require(dtype == 0 || dtype == 1, "dtype must be 0 (float32) or 1 (bfloat16)");
+        [](uintptr_t logits, int dtype, uintptr_t labels, uintptr_t entropy, uintptr_t row_max, uintptr_t log_sum,
+           uintptr_t grad_entropy, uintptr_t grad_logp, uintptr_t grad_lse, int64_t rows, int64_t vocab,
+           uintptr_t grad_logits, uintptr_t stream) {
+          require(dtype >= 0 && dtype <= 2, "dtype must be 0 (float32), 1 (bfloat16) or 2 (float16)");
           require(rows >= 0 && vocab > 0, "rows must be >= 0 and vocab > 0");
 #if defined(TOOLBOX_WITH_CUDA)
-          toolbox::row_entropy_backward_cuda(logits, dtype, labels, entropy, lse, grad_entropy, grad_logp, grad_lse,
-                                             rows, vocab, grad_logits, stream);
+          toolbox::row_entropy_backward_cuda(logits, dtype, labels, entropy, row_max, log_sum, grad_entropy,
+                                             grad_logp, grad_lse, rows, vocab, grad_logits, stream);
 #else
-          (void)logits; (void)labels; (void)entropy; (void)lse; (void)grad_entropy; (void)grad_logp; (void)grad_lse;
-          (void)grad_logits; (void)stream;
+          (void)logits; (void)labels; (void)entropy; (void)row_max; (void)log_sum; (void)grad_entropy;
+          (void)grad_logp; (void)grad_lse; (void)grad_logits; (void)stream;
           no_cuda();
 #endif
         },
-        py::arg("logits_ptr"), py::arg("dtype"), py::arg("labels_ptr"), py::arg("entropy_ptr"), py::arg("lse_ptr"),
-        py::arg("grad_entropy_ptr"), py::arg("grad_logp_ptr"), py::arg("grad_lse_ptr"), py::arg("rows"),
-        py::arg("vocab"), py::arg("grad_logits_ptr"), py::arg("cuda_stream"));
+        py::arg("logits_ptr"), py::arg("dtype"), py::arg("labels_ptr"), py::arg("entropy_ptr"),
+        py::arg("row_max_ptr"), py::arg("log_sum_ptr"), py::arg("grad_entropy_ptr"), py::arg("grad_logp_ptr"),
+        py::arg("grad_lse_ptr"), py::arg("rows"), py::arg("vocab"), py::arg("grad_logits_ptr"),
+        py::arg("cuda_stream"));
 }

@@ -9,9 +9,11 @@ namespace toolbox {
 typedef float vec8f __attribute__((vector_size(32)));
 typedef int32_t vec8i __attribute__((vector_size(32)));
 
+constexpr float kExpFloor = -87.0f;  // exp_nonpos clamps here: exp(-87) ~ 1.6e-38, the scale 2^n stays normal
+
+// exp(x) for x in [kExpFloor, 0] (NaN stays NaN), without the clamp: for callers that clamp x themselves.
 template <class F, class I>
-inline F exp_nonpos_impl(F x, F lo, F log2e, F ln2_hi, F ln2_lo, F half, F one) {
-  x = x < lo ? lo : x;
+inline F exp_in_range_impl(F x, F log2e, F ln2_hi, F ln2_lo, F half, F one) {
   const F t = x * log2e - half;
   I n_int;
   F n;
@@ -35,15 +37,22 @@ inline F exp_nonpos_impl(F x, F lo, F log2e, F ln2_hi, F ln2_lo, F half, F one) 
   return p * scale;
 }
 
-inline float exp_nonpos(float x) {
-  return exp_nonpos_impl<float, int32_t>(x, -87.0f, 1.44269504088896341f, 0.693145751953125f,
-                                         1.42860682030941723212e-6f, 0.5f, 1.0f);
+inline float exp_in_range(float x) {
+  return exp_in_range_impl<float, int32_t>(x, 1.44269504088896341f, 0.693145751953125f, 1.42860682030941723212e-6f,
+                                           0.5f, 1.0f);
 }
 
-inline vec8f exp_nonpos(vec8f x) {
+inline vec8f exp_in_range(vec8f x) {
   const vec8f zero = {};  // scalars broadcast against it
-  return exp_nonpos_impl<vec8f, vec8i>(x, zero - 87.0f, zero + 1.44269504088896341f, zero + 0.693145751953125f,
-                                       zero + 1.42860682030941723212e-6f, zero + 0.5f, zero + 1.0f);
+  return exp_in_range_impl<vec8f, vec8i>(x, zero + 1.44269504088896341f, zero + 0.693145751953125f,
+                                         zero + 1.42860682030941723212e-6f, zero + 0.5f, zero + 1.0f);
+}
+
+inline float exp_nonpos(float x) { return exp_in_range(x < kExpFloor ? kExpFloor : x); }
+
+inline vec8f exp_nonpos(vec8f x) {
+  const vec8f lo = vec8f{} + kExpFloor;
+  return exp_in_range(x < lo ? lo : x);
 }
 
 }  // namespace toolbox
