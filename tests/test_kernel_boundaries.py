@@ -197,9 +197,10 @@ solver.solve(np.arange(len(codes), dtype=np.int32))
 
 
 @pytest.mark.parametrize("script", [_LONG_LANGEVIN, _LONG_SOLVE], ids=["langevin", "ises_solver"])
-def test_ctrl_c_stops_long_native_loops(script):
+def test_ctrl_c_stops_long_native_loops(script, tmp_path):
+    # run outside the repository, so that the installed package is imported, not the source folder toolbox/
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, cwd=tmp_path)
     try:
         assert proc.stdout.readline().strip() == "running"
         time.sleep(1.0)

@@ -21,7 +21,7 @@ from toolbox.core import config
 from toolbox.core.errors import UserInputError
 
 runner = CliRunner()
-TOOLBOX = [sys.executable, "-m", "toolbox.cli.main"]
+TOOLBOX = [sys.executable, "-m", "toolbox.cli.main"]  # run with cwd outside the repository (no source shadowing)
 
 
 def invoke(args, cwd: Path | None = None):
@@ -256,7 +256,7 @@ def test_interrupt_stops_within_seconds_and_marks_the_run(tmp_path, backend, sig
     # every task runs for minutes: only an interruption ends this command quickly
     args = [*TOOLBOX, "shape-reward", "--env", "random-30x4", "--agent", "thermo", "--episodes", "200000",
             "--seeds", "4", "--no-deepsea", "--backend", backend, "--workers", "2", "--out", str(out)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     deadline = time.time() + (90 if backend == "ray" else 45)
     while not (out / "checks.csv").exists() and time.time() < deadline and proc.poll() is None:
@@ -283,7 +283,7 @@ def test_interrupt_stops_within_seconds_and_marks_the_run(tmp_path, backend, sig
 def test_process_workers_die_with_a_killed_parent(tmp_path):
     code = ("from toolbox.core.executor import map_tasks\nimport time\n"
             "map_tasks(time.sleep, [600] * 2, backend='process', workers=2)\n")
-    proc = subprocess.Popen([sys.executable, "-c", code])
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path)
     deadline = time.time() + 30
     workers: list[int] = []
     while time.time() < deadline and len(workers) < 2:
@@ -303,7 +303,8 @@ def test_a_missing_native_extension_is_a_warning_and_a_reason_in_doctor(tmp_path
                        "            raise ImportError('simulated: undefined symbol _ZN7toolbox')\n"
                        "sys.meta_path.insert(0, _Block())\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    doctor = subprocess.run([*TOOLBOX, "doctor", "--json"], capture_output=True, text=True, env=env, timeout=120)
+    doctor = subprocess.run([*TOOLBOX, "doctor", "--json"], capture_output=True, text=True, env=env, timeout=120,
+                            cwd=tmp_path)
     report = json.loads(doctor.stdout)
     assert report["native_extension"] is False and "undefined symbol" in report["native_import_error"]
     assert "warning: the native kernels did not load" in doctor.stderr

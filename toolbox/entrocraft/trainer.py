@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from toolbox.core import config as settings
 from toolbox.core.config import Backend, Count, Fraction, NonNegFloat, PosFloat, PosInt, Real, Seed
 from toolbox.core.errors import UserInputError
 from toolbox.core.executor import map_tasks
@@ -108,7 +109,8 @@ class TrainConfig:
 
 
 def validate(cfg: TrainConfig) -> None:
-    """Checks across settings (each setting's own type and range is checked by its schema)."""
+    """Every setting against its schema (type, range, choices), then the checks across settings."""
+    settings.validate(cfg)
     for name in ("band_start", "band_end"):
         low, high = getattr(cfg, name)
         if low > high:
