@@ -233,9 +233,11 @@ def check_xy(x: np.ndarray, y: np.ndarray, what: str = "training data") -> None:
 
 
 def load(name: str, n_train: int, n_test: int, seed: int, dims: int = 4, noise_var: float = 0.01,
-         path: str = "", target: str = "", test_fraction: float = 0.2) -> Dataset:
+         path: str = "", target: str = "", test_fraction: float = 0.2, lengthscale: float = 1.0,
+         signal_var: float = 1.0) -> Dataset:
     if name == "gp-prior":
-        data = gp_prior(n_train, n_test, dims=dims, noise_var=noise_var, seed=seed)
+        data = gp_prior(n_train, n_test, dims=dims, lengthscale=lengthscale, signal_var=signal_var,
+                        noise_var=noise_var, seed=seed)
     elif name == "kin-like":
         data = kin_like(n_train, n_test, seed=seed)
     elif name == "sarcos-like":

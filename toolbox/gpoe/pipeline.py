@@ -31,6 +31,8 @@ class FuseGpConfig:
     n_test: PosInt = 1000
     dims: PosInt = 4  # gp-prior input dimension
     noise_var: PosFloat = 0.01  # gp-prior observation noise
+    lengthscale: PosFloat = 1.0  # gp-prior: the SE kernel's lengthscale (inputs uniform on [-2, 2]^dims)
+    signal_var: PosFloat = 1.0  # gp-prior: the SE kernel's signal variance
     experts: PosInt = 16
     partitions: list[Literal[(*PARTITIONS, "user")]] = field(default_factory=lambda: ["random", "kmeans", "kdtree"])
     labels: str = ""  # .npy / .csv of one integer expert label per training point (partition "user")
@@ -151,7 +153,8 @@ def run(cfg: FuseGpConfig, out: Path, seed: int = 0, log: Callable[[str], None] 
         progress: Callable[..., None] | None = None, device: str = "cpu") -> dict:
     """The whole comparison; experts run on the CPU, the fusion on `device` (cpu or cuda)."""
     check_cost(cfg)
-    d = gdata.load(cfg.dataset, cfg.n_train, cfg.n_test, seed, cfg.dims, cfg.noise_var, cfg.data, cfg.target)
+    d = gdata.load(cfg.dataset, cfg.n_train, cfg.n_test, seed, cfg.dims, cfg.noise_var, cfg.data, cfg.target,
+                   lengthscale=cfg.lengthscale, signal_var=cfg.signal_var)
     hyper = cfg.hyper if cfg.hyper != "auto" else ("fixed" if d.true_hyper else "shared")
     if hyper == "fixed" and not d.true_hyper:
         raise UserInputError(f"hyper = fixed needs known hyper-parameters; data set {d.name} has none")
@@ -287,7 +290,7 @@ def _report(cfg, d, hyper, rows, curves, tests, maps, reference, saved, slice_t,
     best = min((r for r in rows if r["partition"] != "full-gp"), key=lambda r: r["nlpd"], default=None)
     summary = {"dataset": d.name, "n_train": len(d.y_train), "n_test": len(d.y_test), "dims": d.x_train.shape[1],
                "experts": cfg.experts, "hyper": hyper, "kernel": cfg.kernel, "predict": cfg.predict, "seed": seed,
-               "noise_var": d.noise_var, "nlpd_floor": floor, "rows": rows, "saved_experts": saved,
+               "noise_var": d.noise_var, "true_hyper": d.true_hyper, "nlpd_floor": floor, "rows": rows, "saved_experts": saved,
                "best": best and {"partition": best["partition"], "rule": best["rule"], "nlpd": best["nlpd"],
                                  "smse": best["smse"]}}
     if cfg.plots:
