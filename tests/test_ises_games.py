@@ -138,3 +138,25 @@ def test_twin_classes_in_black_box():
     for c in np.unique(classes)[:50]:
         members = np.flatnonzero(classes == c)
         assert (t[:, members] == t[:, members[:1]]).all()
+
+
+
+@pytest.mark.parametrize("agent", ["ises", "minimax"])
+def test_number_query_variant_is_binary_search(tmp_path, agent):
+    """'is it > k?' queries: the best total over all n secrets is that of a complete binary tree with n leaves,
+    n k + 2 n - 2^(k+1) with k = floor(log2 n) (n = 100: 672), every secret in at most ceil(log2 n) = 7 questions.
+    Entropy-greedy ISES and minimax both halve the interval, so both reach it."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from toolbox.cli.main import app
+
+    game = make_game("number:n=100,queries=true")
+    assert (game.n_actions, game.n_outcomes, game.is_guess_game) == (99, 2, False)
+    assert [game.outcome_label(o) for o in game.feedback(np.array([49]), np.array([49, 50]))[0]] == ["no", "yes"]
+    result = CliRunner().invoke(app, ["play-ises", "number:n=100,queries=true", "--all", "--agent", agent,
+                                      "--json", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert (doc["total_actions"], doc["max_actions"], doc["win_rate"]) == (100 * 6 + 200 - 128, 7, 1.0)

