@@ -214,3 +214,20 @@ def test_extra_non_empty_cells_are_still_an_error(tmp_path):
     path.write_text("title,text,date\na,b,2020,surplus\n")
     with pytest.raises(UserInputError, match="more cells than header columns"):
         cp.load_documents(str(path))
+
+
+def test_arxiv_records_are_dated_by_announcement(tmp_path):
+    """A feed of this month's announcements that carries a revision of a 2007 paper stays in this month (dating by
+    first version spread a 4-week feed over 425 weekly slices); date_field=published keeps the old reading."""
+    feed = [{"id": "0704.0001v3", "title": "Revised", "abstract": TEXT, "published": "2007-04-02T19:18:42Z",
+             "updated": "2024-05-07T10:00:00Z"},
+            {"id": "2405.00001", "title": "New", "abstract": TEXT, "published": "2024-05-01T09:00:00Z",
+             "updated": "2024-05-01T09:00:00Z"}]
+    bulk = {"id": "0704.0002", "title": "Bulk", "abstract": TEXT, "update_date": "2024-05-03",
+            "versions": [{"created": "Mon, 2 Apr 2007 19:18:42 GMT"}, {"created": "Fri, 3 May 2024 08:00:00 GMT"}]}
+    path = tmp_path / "feed.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [*feed, bulk]))
+    assert [d.date for d in cp.load_documents(str(path), "arxiv")] == [date(2024, 5, 7), date(2024, 5, 1),
+                                                                      date(2024, 5, 3)]
+    assert [d.date for d in cp.load_documents(str(path), "arxiv", date_field="published")] == [
+        date(2007, 4, 2), date(2024, 5, 1), date(2007, 4, 2)]

@@ -161,20 +161,19 @@ def read_jsonl(path: Path, text_field="", date_field="", title_field="") -> list
 
 
 def read_arxiv(path: Path, text_field="", date_field="", title_field="") -> list[Document]:
-    """arXiv metadata JSONL (feed dumps with `published`, or the bulk metadata with `versions[0].created`)."""
+    """arXiv metadata JSONL: API feed dumps (`published` = first version, `updated` = this version) or the bulk
+    metadata (`versions[*].created`, `update_date`). Records are dated when arXiv announced the version at hand
+    (`updated`, the last version's `created`, `update_date`), so a feed of recent announcements stays in its
+    weeks even when it carries revisions of old papers; `date_field=published` dates by first version."""
     records = _json_lines(path)
     for r in records:
-        if "published" not in r and r.get("versions"):
-            r["published"] = r["versions"][0].get("created")
-    return _records_to_docs(records, path, text_field or "abstract", date_field or _first_present(
-        records, ("published", "update_date", "updated")), title_field or "title", id_prefix="arxiv-")
-
-
-def _first_present(records, names):
-    for name in names:
-        if records and name in records[0]:
-            return name
-    return ""
+        versions = r.get("versions") or []
+        if "published" not in r and versions:
+            r["published"] = versions[0].get("created")
+        r["announced"] = r.get("updated") or (versions[-1].get("created") if versions else None) or \
+            r.get("update_date") or r.get("published")
+    return _records_to_docs(records, path, text_field or "abstract", date_field or "announced",
+                            title_field or "title", id_prefix="arxiv-")
 
 
 def _csv_rows(path: Path, delimiter: str, quoting: int = csv.QUOTE_MINIMAL) -> list[dict]:
