@@ -1,12 +1,28 @@
 """End-to-end `toolbox infer-choice` runs: scenarios, choices files, audit, sweep, bad input, demo entry."""
+import csv
 import json
+import math
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from toolbox.cli.main import app
 
 runner = CliRunner()
+
+# docs/infer-choice.md, per-class sweep at beta = 2 (1,000 trials): (mean, SE) of dP(theta*) and dregret
+DOC_BETA2 = {
+    "A1": {"d_p_true": (-0.0298, 0.0009), "d_regret": (0.2437, 0.0176)},
+    "A2": {"d_p_true": (-0.0139, 0.0009), "d_regret": (0.0121, 0.0095)},
+    "B1": {"d_p_true": (0.0318, 0.0011), "d_regret": (-0.2224, 0.0181)},
+    "B3": {"d_p_true": (-0.0333, 0.0013), "d_regret": (0.3908, 0.0317)},
+    "C1": {"d_p_true": (0.0004, 0.0011), "d_regret": (0.0026, 0.0089)},
+    "C2": {"d_p_true": (0.0132, 0.0011), "d_regret": (-0.0689, 0.0093)},
+    "C3": {"d_p_true": (-0.0519, 0.0013), "d_regret": (0.5677, 0.0288)},
+    "D2": {"d_p_true": (0.0145, 0.0015), "d_regret": (-0.1870, 0.0211)},
+    "D3": {"d_p_true": (-0.0486, 0.0014), "d_regret": (0.7372, 0.0388)},
+}
 
 PEANUTS = {
     "feature_names": ["savings", "flashiness"],
@@ -89,6 +105,31 @@ def test_sweep_small(tmp_path):
     assert all(r["trials"] == 20 for r in doc["table"])
     for name in ("sweep.csv", "trials.csv", "sweep_table.md", "class_effects.png", "summary.json"):
         assert (tmp_path / name).is_file(), name
+    # the written table is the JSON table, and both are the per-class mean / SE of the per-trial effects
+    sweep = {r["class"]: r for r in csv.DictReader((tmp_path / "sweep.csv").open())}
+    trials = list(csv.DictReader((tmp_path / "trials.csv").open()))
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["table"] == doc["table"] and len(trials) == 9 * 20
+    for row in doc["table"]:
+        cls, written = row["class"], sweep[row["class"]]
+        cell = [t for t in trials if t["cls"] == cls]
+        assert len(cell) == 20 and written["verdict"] == row["verdict"]
+        for m in ("p_true", "entropy", "regret"):
+            x = np.array([float(t[f"{m}_mis"]) - float(t[f"{m}_cor"]) for t in cell])  # Δ = misspecified - correct
+            # float64 sums of 20 numbers of order 1: round-off ~1e-15, csv repr round-trips exactly
+            assert row[f"d_{m}"] == pytest.approx(x.mean(), abs=1e-12) == float(written[f"d_{m}"])
+            assert row[f"d_{m}_se"] == pytest.approx(x.std(ddof=1) / np.sqrt(20), abs=1e-12)
+        flags = [t["confidently_wrong"] == "True" for t in cell]
+        assert flags == [float(t["d_entropy"]) < 0 and float(t["d_p_true"]) < 0 for t in cell]
+        assert row["confidently_wrong_rate"] == pytest.approx(np.mean(flags), abs=1e-12)
+        # infer-choice.md's 1,000-trial sweep at beta = 2 (its SE is ~1/7 of ours): each 20-trial mean lies within
+        # 4 combined standard errors of the documented mean
+        for m, (mean, se) in DOC_BETA2[cls].items():
+            assert abs(row[m] - mean) < 4 * math.hypot(row[m + "_se"], se), (cls, m, row[m], mean)
+    # documented claim: c* only in the robot's set (B3, C3, D3) is harmful, P(theta*) falls by > 2 SE
+    for cls in ("B3", "C3", "D3"):
+        row = next(r for r in doc["table"] if r["class"] == cls)
+        assert row["verdict"] == "harmful" and row["d_p_true"] + 2 * row["d_p_true_se"] < 0, cls
 
 
 @pytest.mark.parametrize("spec, message", [

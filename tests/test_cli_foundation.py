@@ -35,8 +35,33 @@ def test_doctor_json_is_one_document():
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
     assert doc["schema_version"] == 1
-    assert doc["native_extension"] is native.available()
+    # versions against the modules and the installed distribution themselves
+    import importlib.metadata
+    import importlib.util
+    import platform
+
+    import numpy
+    import torch
+
+    assert doc["toolbox"] == importlib.metadata.version("toolbox")
+    assert doc["python"] == "{}.{}.{}".format(*sys.version_info[:3]) and doc["platform"] == platform.platform()
+    assert doc["numpy"] == numpy.__version__ and doc["torch"] == torch.__version__
+    assert doc["torch_cuda"] == torch.version.cuda and doc["torch_threads"] == torch.get_num_threads()
+    # native availability: is the compiled module on the path, and does it import
+    has_core = importlib.util.find_spec("toolbox._core") is not None
+    assert doc["native_extension"] is has_core is native.available()
+    assert (doc["native_import_error"] is None) is has_core
+    if has_core:
+        from toolbox import _core
+
+        built = dict(_core.build_info())
+        assert doc["cuda_compiled"] is bool(built["cuda"]) and doc["threads"] == built["threads"] >= 1
+        assert doc["cuda_archs"] == built["cuda_archs"] and doc["cuda_version"] == built["cuda_version"]
+    # CUDA kernels are usable only when compiled in and torch sees a GPU; the reason is given when they are not
     assert isinstance(doc["cuda_usable"], bool)
+    assert not doc["cuda_usable"] or (doc["cuda_compiled"] and torch.cuda.is_available())
+    assert ("cuda_device" in doc) is doc["cuda_usable"] and ("cuda_unusable_reason" in doc) is not doc["cuda_usable"]
+    assert doc["engines"] == {"ray": importlib.util.find_spec("ray") is not None}
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="no nvcc on this machine")

@@ -58,15 +58,87 @@ def test_user_jsonl_task(tmp_path):
 
 @pytest.mark.parametrize("control, estimator", [(c, "grpo") for c in CONTROLS]
                          + [("entrocraft", e) for e in ("rloo", "reinforce++", "gspo")] + [("none", "gspo")])
-def test_every_control_and_estimator_runs(tmp_path, control, estimator):
-    cfg = tiny(control=control, estimator=estimator, steps=2, ckpt_every=5, eval_every=5)
-    summary = train(cfg, tmp_path, seed=1, log=lambda _: None)
-    rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
-    assert len(rows) == 2
+def test_every_control_and_estimator_runs(tmp_path, baseline, control, estimator):
+    """Each control on a run with reward signal (modarith after 40 SFT steps: a few correct answers a batch, so
+    the advantages are not all 0), checked against what the control does differently from plain GRPO."""
+    summary, rows = _signal_run(tmp_path, control=control, estimator=estimator)
+    _, base = baseline
+    n = SIGNAL["prompts_per_step"] * TINY["group_size"]
+    assert len(rows) == 2 and summary["steps"] == 2 and set(summary["eval_final"]) == {1.0, 0.6}
+    # step 0 samples from the same warm-started policy with the same seed: identical rollouts for every control
+    assert rows[0]["entropy"] == base[0]["entropy"] and rows[0]["accuracy"] == base[0]["accuracy"]
     for r in rows:
-        assert np.isfinite(float(r["entropy"])) and float(r["entropy"]) >= 0
-        assert 0 < float(r["accepted_fraction"]) <= 1 or control == "entrocraft"
-    assert summary["steps"] == 2 and set(summary["eval_final"]) == {1.0, 0.6}
+        assert np.isfinite(r["entropy"]) and r["entropy"] >= 0
+        assert r["kept"] == round(r["accepted_fraction"] * n) and 0 <= r["accepted_fraction"] <= 1
+        # the band's mode m: +1 above the band, -1 below it, 0 inside (computed for every control)
+        assert r["mode"] == (1 if r["entropy"] > r["h_high"] else -1 if r["entropy"] < r["h_low"] else 0)
+        if control != "entrocraft":  # only Entrocraft rejects rollouts
+            assert r["accepted_fraction"] == 1 and r["kept"] == n
+        if control != "entropic":
+            assert np.isnan(r["entropic_alpha"])
+    tr = Trainer(tiny(**{**SIGNAL, "sft_steps": 0}, control=control, estimator=estimator), tmp_path / "clip",
+                 lambda _: None, 1)
+    cfg = tr.cfg
+    expected_clip = {"clip-higher": (cfg.clip_low, cfg.clip_higher), "clip-cov": (1.0, 1.0), "kl-cov": (1.0, 1.0)}
+    if estimator == "gspo":
+        assert tr._clip_range() == (cfg.gspo_clip_low, cfg.gspo_clip_high)
+    else:
+        assert tr._clip_range() == expected_clip.get(control, (cfg.clip_low, cfg.clip_high))
+
+    if control == "entrocraft":
+        # entropy ~1.8 nats, above the band (0.4 .. 0.7): m = +1, keep iff A >= 0. A correct answer in a group makes
+        # the group's wrong answers negative, so some step rejects; with group-centred advantages (A = 0 in a
+        # uniform group) exactly the wrong answers of mixed groups go: 1 <= rejected <= (G - 1) * correct
+        assert all(r["mode"] == 1 for r in rows)
+        assert min(r["accepted_fraction"] for r in rows) < 1
+        for r in rows:
+            correct = round(r["accuracy"] * n)
+            if estimator != "reinforce++" and 0 < correct < n:
+                assert 1 <= n - r["kept"] <= (TINY["group_size"] - 1) * correct, r
+    elif control == "entropy-loss":
+        # the bonus -c H raises the entropy against plain GRPO on the same rollouts
+        assert rows[0]["policy_entropy"] > base[0]["policy_entropy"] and rows[1]["entropy"] > base[1]["entropy"]
+    elif control == "kl-cov":
+        # no PPO clip at all (the penalty replaces it), while plain GRPO clips some tokens on these rollouts
+        assert all(r["clip_fraction"] == 0 for r in rows) and base[0]["clip_fraction"] > 0
+    elif control == "clip-cov":
+        # one token per minibatch is detached (int(2e-4 n_tok) = 0 < 1 for n_tok < 5000); a minibatch holds
+        # n / minibatches = 32 rollouts of >= 1 token: 0 < clip_fraction <= 1/32 when the clip of 1.0 does not bind
+        assert 0 < rows[0]["clip_fraction"] <= 1 / (n // TINY["minibatches"])
+    elif control == "w-reinforce":
+        # raw rewards, -1 wrong and +0.1 correct: per token max(-A r, -A clip(r)) >= 0.8 (A = -1) or >= -0.12
+        # (A = 0.1), so pg_loss >= 0.8 (1 - f) - 0.12 f, f the share of tokens in correct answers (accuracy <= 8%
+        # here: f < 0.3 -> > 0.5); plain GRPO's normalised advantages average ~0
+        for r, b in zip(rows, base):
+            assert r["accuracy"] <= 0.1 and r["pg_loss"] > 0.5 and abs(b["pg_loss"]) < 0.05
+    elif control == "entropic":
+        # EntroPIC's PI controller on e_t = H_t - target: alpha_0 = kp e_0, alpha_1 = kp e_1 + ki e_0 (float64
+        # arithmetic on the logged H: rel 1e-9)
+        e0, e1 = (r["entropy"] - cfg.entropic_target for r in rows)
+        assert rows[0]["entropic_alpha"] == pytest.approx(cfg.entropic_kp * e0, rel=1e-9)
+        assert rows[1]["entropic_alpha"] == pytest.approx(cfg.entropic_kp * e1 + cfg.entropic_ki * e0, rel=1e-9)
+    elif control == "none" and estimator == "gspo":
+        # GSPO's sequence-ratio clip (3e-4, 4e-4) binds far more often than GRPO's token clip of 0.2
+        assert rows[0]["clip_fraction"] > base[0]["clip_fraction"]
+    elif control == "none":  # the baseline's own settings: the same numbers again (the run is deterministic)
+        strip = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]  # noqa: E731
+        np.testing.assert_equal(strip(rows), strip(base))  # NaN == NaN here
+
+
+SIGNAL = dict(task="modarith", sft_steps=40, prompts_per_step=16, steps=2, ckpt_every=5, eval_every=5)
+
+
+def _signal_run(out, **kw):
+    summary = train(tiny(**SIGNAL, **kw), out, seed=1, log=lambda _: None)
+    rows = [{k: float(v) if v not in ("", "nan") else float("nan") for k, v in r.items()}
+            for r in csv.DictReader((out / "metrics.csv").open())]
+    return summary, rows
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    """Plain GRPO (control none) on the same settings and seed."""
+    return _signal_run(tmp_path_factory.mktemp("baseline"), control="none", estimator="grpo")
 
 
 def _capture_update(trainer, mode_band):
