@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -18,29 +17,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def main() -> None:
-    from typer.testing import CliRunner
-
     import test_bad_input_matrix as matrix
-    from toolbox.cli.main import app
 
-    runner, tally, worst = CliRunner(), collections.Counter(), collections.defaultdict(list)
+    tally, worst = collections.Counter(), collections.defaultdict(list)
     for name, kind, extra, _ in matrix._cases():
         with tempfile.TemporaryDirectory() as tmp:
-            tmp = Path(tmp)
-            work = tmp / "work"
-            work.mkdir()
-            (tmp / "afile").write_text("x")
-            (tmp / "bad.toml").write_text("steps = = 3\n")
-            (tmp / "binary.bin").write_bytes(bytes(range(256)) * 8)
-            target = {"missing file": tmp / "missing.dat", "binary file": tmp / "binary.bin"}.get(kind, "")
-            args = [a.format(target) if "{}" in a else a.format(bad_toml=tmp / "bad.toml", missing=tmp / "no.toml",
-                                                                  afile=tmp / "afile") for a in extra]
-            old = os.getcwd()
-            os.chdir(work)
-            try:
-                result = runner.invoke(app, [*matrix.COMMANDS[name], *args])
-            finally:
-                os.chdir(old)
+            result, work = matrix.run_case(Path(tmp), name, kind, extra)
             out = result.output.strip()
             if "Traceback" in out or (result.exception and not isinstance(result.exception, SystemExit)):
                 outcome = "traceback"

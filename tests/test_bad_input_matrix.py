@@ -55,9 +55,8 @@ def _cases():
             yield name, "binary file", FILE_OPTION[name], ""
 
 
-@pytest.mark.parametrize("name, kind, extra, needle", list(_cases()),
-                         ids=[f"{c[0]}-{c[1]}" for c in _cases()])
-def test_bad_input_is_exit_2_one_line_and_writes_nothing(tmp_path, name, kind, extra, needle):
+def run_case(tmp_path: Path, name: str, kind: str, extra: list[str]):
+    """Run one case in tmp_path/work (its inputs made beside it); returns (click result, the work folder)."""
     work = tmp_path / "work"
     work.mkdir()
     (tmp_path / "afile").write_text("x")
@@ -69,9 +68,15 @@ def test_bad_input_is_exit_2_one_line_and_writes_nothing(tmp_path, name, kind, e
     old = os.getcwd()
     os.chdir(work)
     try:
-        result = runner.invoke(app, [*COMMANDS[name], *args])
+        return runner.invoke(app, [*COMMANDS[name], *args]), work
     finally:
         os.chdir(old)
+
+
+@pytest.mark.parametrize("name, kind, extra, needle", list(_cases()),
+                         ids=[f"{c[0]}-{c[1]}" for c in _cases()])
+def test_bad_input_is_exit_2_one_line_and_writes_nothing(tmp_path, name, kind, extra, needle):
+    result, work = run_case(tmp_path, name, kind, extra)
     output = result.output.strip()
     assert result.exit_code == 2, output
     assert needle in output and "Traceback" not in output, output

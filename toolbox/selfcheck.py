@@ -4,7 +4,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 
 from toolbox.core import native, rng
 from toolbox.core.io import write_json

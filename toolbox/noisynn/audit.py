@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field
 
-from toolbox.core.config import Count, Fraction, PosInt, Real
+from toolbox.core.config import Count, PosInt, Real
 from toolbox.core.errors import UserInputError
 from toolbox.core.rng import numpy_generator
 from toolbox.noisynn.models import MODELS, block_index
