@@ -105,7 +105,7 @@ def test_bad_settings_are_one_line_errors(cls_name, setting, needle):
     ("ises", "so-ismcts:rollout=smart,iterations=5", "rollout: input should be 'random' or 'consistent'"),
     ("ises", "ises:depth=1.5", "depth: input should be a valid integer"),
     ("game", "mastermind:pegs=abc", "pegs: input should be a valid integer"),
-    ("game", "number:size=3", "unknown parameter(s) size (known: n)"),
+    ("game", "number:size=3", "unknown parameter(s) size (known: n, queries)"),
 ])
 def test_agent_and_game_specs_are_checked_against_their_signatures(make, spec, needle):
     from toolbox.ises.agents import make_agent
