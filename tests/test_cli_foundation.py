@@ -106,3 +106,25 @@ def test_bad_input_after_the_run_folder_was_made_leaves_no_empty_folder(tmp_path
     (kept / "mine.txt").write_text("user data")
     result = runner.invoke(app, ["sample-diffusion", "no-such-section", "--out", str(kept)])
     assert result.exit_code == 2 and (kept / "mine.txt").read_text() == "user data"
+
+
+def test_demo_entry_missing_its_reference_fails(tmp_path, monkeypatch):
+    """A demo whose computed figure misses its reference is not 'ok': status mismatch, the figure in the headline,
+    exit 1; a figure within its tolerance passes."""
+    import sys
+    import types
+
+    from toolbox import demo
+
+    fake = types.ModuleType("fake_demo")
+    fake.run_demo = lambda out, seed, device, log: {"headline": "x", "checks": [
+        demo.check("total", 5723, 5722), demo.check("rate", 0.5 + 1e-9, 0.5, 1e-6)]}
+    monkeypatch.setitem(sys.modules, "fake_demo", fake)
+    monkeypatch.setitem(demo.DEMOS, "fake", "fake_demo")
+    result = runner.invoke(app, ["demo", "--only", "fake", "--only", "kernels", "--out", str(tmp_path / "d"),
+                                 "--json"])
+    assert result.exit_code == 1
+    entries = {r["pipeline"]: r for r in json.loads(result.stdout)["pipelines"]}
+    assert entries["kernels"]["status"] == "ok" and entries["fake"]["status"] == "mismatch"
+    assert entries["fake"]["headline"] == "reference mismatch: total = 5723 (reference 5722 +- 0.0)"
+    assert demo.missed_checks({"checks": [demo.check("nan", float("nan"), 0.0, 1.0)]})

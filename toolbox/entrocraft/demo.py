@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from toolbox.core.io import write_csv
+from toolbox.demo import check
 from toolbox.entrocraft.theory import theory_table
 from toolbox.entrocraft.trainer import TrainConfig, train
 
@@ -22,4 +23,6 @@ def run_demo(out: Path, seed: int = 0, device: str = "cpu", log=print) -> dict:
                         f"{summary['accepted_fraction_mean']:.0%}, pass@8 {final['pass@8']:.3f}; theory dH(k=0) "
                         f"{k0['actual']:+.4e} (ref -1.5812e-03)",
             "entropy_final": summary["entropy_final"], "in_band": tr["in_band"], "pass_at_8": final["pass@8"],
-            "theory_sign_correct": all(r["sign_correct"] for r in theory)}
+            "theory_sign_correct": all(r["sign_correct"] for r in theory),
+            # Theorem 1's one-step dH at k = 0 for logits [2, 1, 0, -1] (docs/entrocraft.md), to its 4 printed digits
+            "checks": [check("theory dH(k=0)", k0["actual"], -1.5812e-03, 5e-8)]}

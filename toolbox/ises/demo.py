@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from toolbox.core.io import write_json
+from toolbox.demo import check
 from toolbox.ises import bench
 from toolbox.ises.pipeline import PlayConfig, run_play
 
@@ -30,7 +31,9 @@ def run_demo(out: Path, seed: int = 0, device: str = "cpu", log=print) -> dict:
     result = {
         "ises_total": totals["ises"]["total_actions"], "ises_mean": totals["ises"]["mean_actions"],
         "minimax_total": totals["minimax"]["total_actions"], "optimal_total": totals["optimal"]["total_actions"],
-        "reference_ises_total": 5722, "reference_minimax_total": 5801, "reference_optimal_total": 5625,
+        "checks": [check("ISES total guesses", totals["ises"]["total_actions"], 5722),
+                   check("minimax total guesses", totals["minimax"]["total_actions"], 5801),
+                   check("exact optimum total guesses", totals["optimal"]["total_actions"], 5625)],
         "budget_10ms": summary,
         "headline": (f"Mastermind 4x6 all secrets: ISES {totals['ises']['total_actions']} guesses (ref 5722), "
                      f"minimax {totals['minimax']['total_actions']} (ref 5801), exact optimum "
