@@ -3,7 +3,6 @@ cost guards, clean interruption on every backend, loud failures and the library'
 from __future__ import annotations
 
 import ast
-import dataclasses
 import json
 import os
 import signal
@@ -357,10 +356,6 @@ def test_no_import_cycles_inside_a_pipeline(package):
     for m in sorted(modules):
         visit(m, [])
 
-
-def test_settings_dataclasses_stay_dataclasses():
-    for cls in _all_configs():
-        assert dataclasses.is_dataclass(cls)
 
 
 @pytest.mark.parametrize("content", [b"", bytes(range(256)) * 4, b"x,y\n1,abc\n"], ids=["empty", "binary", "text"])

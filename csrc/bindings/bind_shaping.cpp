@@ -12,34 +12,30 @@ using namespace toolbox::bind;
 
 namespace {
 
+// Every row of `width` entries of a C-contiguous float64 array is a probability distribution (NaN fails).
+void require_stochastic_rows(const py::array& arr, int64_t width, const char* message) {
+  const double* x = cptr<double>(arr);
+  for (int64_t row = 0; row < arr.size() / width; ++row) {
+    double sum = 0.0;
+    bool ok = true;
+    for (int64_t j = 0; j < width; ++j) {
+      ok &= x[row * width + j] >= 0.0 && x[row * width + j] <= 1.0;
+      sum += x[row * width + j];
+    }
+    require(ok && std::abs(sum - 1.0) <= 1e-6, message);
+  }
+}
+
 // R finite, every row P(.|s, a) a probability distribution, log_prior finite (any reference measure).
 void check_model(const py::array& R, const py::array& P, const py::array& log_prior, int64_t S) {
   require(all_finite<double>(R), "R must be finite");
   require(all_finite<double>(log_prior), "log_prior must be finite (the reference measure pi0 > 0)");
-  const double* p = cptr<double>(P);
-  for (int64_t row = 0; row < P.size() / S; ++row) {
-    double sum = 0.0;
-    bool ok = true;
-    for (int64_t t = 0; t < S; ++t) {
-      ok &= p[row * S + t] >= 0.0 && p[row * S + t] <= 1.0;
-      sum += p[row * S + t];
-    }
-    require(ok && std::abs(sum - 1.0) <= 1e-6, "P: every row P(.|s, a) must be a probability distribution");
-  }
+  require_stochastic_rows(P, S, "P: every row P(.|s, a) must be a probability distribution");
 }
 
 // Each pi_h(.|s) finite, non-negative and summing to 1.
 void check_policy(const py::array& policy, int64_t A) {
-  const double* pi = cptr<double>(policy);
-  for (int64_t row = 0; row < policy.size() / A; ++row) {
-    double sum = 0.0;
-    bool ok = true;
-    for (int64_t a = 0; a < A; ++a) {
-      ok &= pi[row * A + a] >= 0.0 && pi[row * A + a] <= 1.0;
-      sum += pi[row * A + a];
-    }
-    require(ok && std::abs(sum - 1.0) <= 1e-6, "policy: every pi_h(.|s) must be a probability distribution");
-  }
+  require_stochastic_rows(policy, A, "policy: every pi_h(.|s) must be a probability distribution");
 }
 
 }  // namespace

@@ -16,7 +16,7 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal, Mapping
 
-from pydantic import Field
+from pydantic import Field, TypeAdapter, ValidationError, create_model
 
 from toolbox.core.errors import UserInputError
 
@@ -71,21 +71,26 @@ def parse_set(items: list[str] | None) -> dict:
 
 
 @functools.lru_cache(maxsize=None)
-def _adapter(cls):
-    from pydantic import TypeAdapter
-
+def _adapter(cls) -> TypeAdapter:
     return TypeAdapter(cls)
 
 
-def _errors_line(exc, prefix: str = "") -> str:
-    """pydantic's ValidationError as one line: 'setting a.b: <reason> (got <value>)'; ... for each error."""
+def _errors_line(exc: ValidationError, lead: str = "setting") -> str:
+    """pydantic's errors as one line: '<lead> a.b: <reason> (got <value>); ...'."""
     parts = []
     for err in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in err["loc"])
         got = err.get("input")
         shown = "" if isinstance(got, Mapping) else f" (got {got!r})"
-        parts.append(f"{prefix}{where}: {err['msg'].lower()}{shown}")
-    return "setting " + "; ".join(parts)
+        parts.append(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg'].lower()}{shown}")
+    return f"{lead} " + "; ".join(parts)
+
+
+def _validated(cls, data: dict):
+    """An instance of settings dataclass `cls` from plain data, checked against its schema."""
+    try:
+        return _adapter(cls).validate_python(data)
+    except ValidationError as exc:
+        raise UserInputError(_errors_line(exc)) from None
 
 
 def _is_list(hint: Any) -> bool:
@@ -123,25 +128,14 @@ def _deep_update(tree: dict, changes: Mapping[str, Any]) -> dict:
 
 def validate(cfg):
     """Re-check a settings dataclass against its declared schema (types, ranges, choices); returns a new one."""
-    from pydantic import ValidationError
-
-    try:
-        return _adapter(type(cfg)).validate_python(dataclasses.asdict(cfg))
-    except ValidationError as exc:
-        raise UserInputError(_errors_line(exc)) from None
+    return _validated(type(cfg), dataclasses.asdict(cfg))
 
 
-def merge(base, overrides: Mapping[str, Any] | None, prefix: str = ""):
+def merge(base, overrides: Mapping[str, Any] | None):
     """A validated copy of dataclass `base` with `overrides` applied; unknown keys and bad values are user errors."""
-    from pydantic import ValidationError
-
     if not overrides:
         return base
-    data = _deep_update(dataclasses.asdict(base), _normalise(base, overrides, prefix))
-    try:
-        return _adapter(type(base)).validate_python(data)
-    except ValidationError as exc:
-        raise UserInputError(_errors_line(exc, prefix)) from None
+    return _validated(type(base), _deep_update(dataclasses.asdict(base), _normalise(base, overrides, "")))
 
 
 def resolve(defaults, config_file: str | Path | None = None, sets: list[str] | None = None,
@@ -214,8 +208,6 @@ def check_params(target: Callable, params: Mapping[str, Any], label: str) -> dic
     """Validate keyword parameters against the annotated keyword signature of `target` (a function or a class:
     Annotated ranges, Literal choices); unknown names and bad values are one-line user errors. Returns the
     converted values."""
-    from pydantic import ValidationError, create_model
-
     accepted = _keyword_params(target)
     unknown = sorted(set(params) - set(accepted))
     if unknown:
@@ -225,5 +217,5 @@ def check_params(target: Callable, params: Mapping[str, Any], label: str) -> dic
     try:
         checked = model(**params)
     except ValidationError as exc:
-        raise UserInputError(_errors_line(exc).replace("setting ", f"{label}: ", 1)) from None
+        raise UserInputError(_errors_line(exc, f"{label}:")) from None
     return {n: getattr(checked, n) for n in params}
