@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, ForceOpt, JsonOpt, OutOpt, SeedOpt, Session, SetOpt,
-                                guarded, run_dir, write_config)
+from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, ForceOpt, JsonOpt, OutOpt, ReportOpt, SeedOpt,
+                                Session, SetOpt, TrackOpt, guarded, run_dir, write_config)
 
 PANEL = "Choice sets"
 
@@ -36,7 +36,8 @@ def _infer_config(config, sets, choices, scenario, beta):
 @group.command("infer", rich_help_panel=PANEL)
 def infer(choices: ChoicesOpt = None, scenario: ScenarioOpt = None, beta: BetaOpt = None, json_out: JsonOpt = False,
           seed: SeedOpt = 0, device: DeviceOpt = "auto", out: OutOpt = None, config: ConfigOpt = None,
-          force: ForceOpt = False, sets: SetOpt = None, debug: DebugOpt = False) -> None:
+          force: ForceOpt = False, sets: SetOpt = None, track: TrackOpt = "tensorboard", report: ReportOpt = False,
+          debug: DebugOpt = False) -> None:
     """Exact posterior from observed choices, posterior-predictive check, robustness over plausible true sets.
 
     With d = 2 features it also checks an MCMC sampler over continuous rewards against the exact posterior."""
@@ -49,7 +50,7 @@ def infer(choices: ChoicesOpt = None, scenario: ScenarioOpt = None, beta: BetaOp
         dev = resolve_device(device)
         load_scenario(cfg, seed)  # a bad choices file fails before the run folder exists
         folder = run_dir(out, "infer-choice", force)
-        write_config(folder, cfg, seed, dev)
+        write_config(folder, cfg, seed, dev, track=track, report=report)
         doc = run_infer(cfg, folder, seed, log=session.info)
         rows = [[k, doc[k]] for k in ("scenario", "beta", "options", "hypotheses", "map_probability",
                                       "posterior_entropy", "p_true_theta", "p_true_theta_true_set", "robot_choice",
@@ -65,7 +66,8 @@ def infer(choices: ChoicesOpt = None, scenario: ScenarioOpt = None, beta: BetaOp
 @group.command("audit", rich_help_panel=PANEL)
 def audit(choices: ChoicesOpt = None, scenario: ScenarioOpt = None, beta: BetaOpt = None, json_out: JsonOpt = False,
           seed: SeedOpt = 0, device: DeviceOpt = "auto", out: OutOpt = None, config: ConfigOpt = None,
-          force: ForceOpt = False, sets: SetOpt = None, debug: DebugOpt = False) -> None:
+          force: ForceOpt = False, sets: SetOpt = None, track: TrackOpt = "tensorboard", report: ReportOpt = False,
+          debug: DebugOpt = False) -> None:
     """Class (A1..D3) of an assumed vs true choice set and its exact expected effects.
 
     Effects are changes in P(true reward), posterior entropy and regret against the correctly specified robot."""
@@ -78,7 +80,7 @@ def audit(choices: ChoicesOpt = None, scenario: ScenarioOpt = None, beta: BetaOp
         dev = resolve_device(device)
         load_scenario(cfg, seed)  # a bad choices file fails before the run folder exists
         folder = run_dir(out, "infer-choice-audit", force)
-        write_config(folder, cfg, seed, dev)
+        write_config(folder, cfg, seed, dev, track=track, report=report)
         doc = run_audit(cfg, folder, seed, log=session.info)
         cols = ["theta_label", "cls", "p_true_mis", "p_true_cor", "d_p_true", "d_entropy", "d_regret",
                 "confidently_wrong"]
@@ -91,7 +93,8 @@ def audit(choices: ChoicesOpt = None, scenario: ScenarioOpt = None, beta: BetaOp
 def sweep(trials: Annotated[Optional[int], typer.Option("--trials", help="Instances per class and beta.")] = None,
           backend: Annotated[Optional[str], typer.Option("--backend", help="serial | process | ray.")] = None,
           json_out: JsonOpt = False, seed: SeedOpt = 0, device: DeviceOpt = "auto", out: OutOpt = None,
-          force: ForceOpt = False, config: ConfigOpt = None, sets: SetOpt = None, debug: DebugOpt = False) -> None:
+          force: ForceOpt = False, config: ConfigOpt = None, sets: SetOpt = None, track: TrackOpt = "tensorboard",
+          report: ReportOpt = False, debug: DebugOpt = False) -> None:
     """Randomised per-class experiment: exact expected effects of every misspecification class, mean +- SE."""
     session = Session(json_out, debug)
     with guarded(session):
@@ -104,7 +107,7 @@ def sweep(trials: Annotated[Optional[int], typer.Option("--trials", help="Instan
         dev = resolve_device(device)
         check_sweep(cfg)
         folder = run_dir(out, "infer-choice-sweep", force)
-        write_config(folder, cfg, seed, dev)
+        write_config(folder, cfg, seed, dev, track=track, report=report)
         with session.progress("classes x betas", total=len(cfg.betas) * len(CLASSES)) as update:
             doc = run_sweep(cfg, folder, seed, device=dev, progress=update, log=session.info)
         rows = [[r["class"], r["beta"], *(f"{r[m]:+.4f} ± {r[m + '_se']:.4f}" for m in METRICS),

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Callable, Iterator, Optional
 
 import typer
+from typer.core import TyperGroup
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
 SeedOpt = Annotated[int, typer.Option("--seed", min=0, max=2**63 - 1,
@@ -23,6 +24,33 @@ SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override one
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace the run already in --out (its files are "
                                         "removed first).")]
+
+
+def _check_track(value: str) -> str:
+    from toolbox.core.tracking import TRACKERS, mlflow_available
+
+    if value not in TRACKERS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(TRACKERS)}")
+    if value == "mlflow" and not mlflow_available():
+        raise typer.BadParameter("MLflow is not installed: pip install 'toolbox[mlflow]'")
+    return value
+
+
+TrackOpt = Annotated[str, typer.Option("--track", callback=_check_track, help="tensorboard: per-step scalars as "
+                                       "event files in RUN/tensorboard | mlflow: those and an MLflow run "
+                                       "(MLFLOW_TRACKING_URI, else mlflow.db beside the run) | none.")]
+ReportOpt = Annotated[bool, typer.Option("--report", help="Write RUN/report.html at the end: one self-contained "
+                                         "page with settings, headline, figures and tables.")]
+
+
+class DefaultCommandGroup(TyperGroup):
+    """A command group whose first subcommand runs when the first word is not one of its commands
+    (`toolbox runs DIR` is `toolbox runs list DIR`)."""
+
+    def parse_args(self, ctx, args):
+        if (not args or args[0] not in self.commands) and not {"--help", "-h"} & set(args[:1]):
+            args = [next(iter(self.commands)), *args]
+        return super().parse_args(ctx, args)
 
 
 class Session:
@@ -87,20 +115,35 @@ def _fmt(v: Any):
 
 
 class _Run:
-    """The run folder of the current command: made by `run_dir`, described by `write_config`, and closed by
-    `guarded` with summary.json's status (complete, failed or interrupted) and the provenance block."""
+    """The run folder of the current command: made by `run_dir`, described by `write_config` (which starts its
+    tracker), and closed by `guarded` with summary.json's status (complete, failed or interrupted), the
+    provenance block, the step tables logged to the tracker and, with --report, report.html."""
     folder: Path | None = None
+    command: str | None = None
     created = False
     provenance: dict | None = None
+    tracker: Any = None
+    tables: tuple = ()
+    report = False
 
     @classmethod
     def reset(cls) -> None:
-        cls.folder, cls.created, cls.provenance = None, False, None
+        cls.folder, cls.command, cls.created, cls.provenance = None, None, False, None
+        cls.tracker, cls.tables, cls.report = None, (), False
+
+
+def tracker():
+    """The current run's tracker (None when tracking is off or no run folder was made)."""
+    return _Run.tracker
 
 
 def _holds_only_settings(folder: Path) -> bool:
-    """True when a folder holds nothing but config.toml and empty folders (a run that never started)."""
-    return all(p.is_dir() or (p.name == "config.toml" and p.parent == folder) for p in folder.rglob("*"))
+    """True when a folder holds nothing but config.toml, the tracker's first event file and empty folders (a run
+    that never started)."""
+    from toolbox.core.tracking import TENSORBOARD_DIR
+
+    return all(p.is_dir() or (p.name == "config.toml" and p.parent == folder)
+               or p.parent == folder / TENSORBOARD_DIR for p in folder.rglob("*"))
 
 
 def _close_run(status: str, error: str | None = None) -> None:
@@ -108,12 +151,17 @@ def _close_run(status: str, error: str | None = None) -> None:
     import shutil
 
     from toolbox.core.io import read_json, write_json
+    from toolbox.core.tracking import TENSORBOARD_DIR
 
     folder = _Run.folder
     if folder is None or not folder.is_dir():
         return
     if status == "rejected":  # a bad input found after the folder was made: leave no trace of a run that never ran
         if _holds_only_settings(folder):
+            if _Run.tracker is not None:
+                _Run.tracker.discard()
+                _Run.tracker = None
+                shutil.rmtree(folder / TENSORBOARD_DIR, ignore_errors=True)
             if _Run.created:
                 shutil.rmtree(folder, ignore_errors=True)
                 with contextlib.suppress(OSError):  # runs/ itself, when this run was its first
@@ -131,6 +179,26 @@ def _close_run(status: str, error: str | None = None) -> None:
         summary = {"result": summary}
     summary.update({"status": status, "error": error, "provenance": _Run.provenance})
     write_json(summary_path, summary)
+    _finish_outputs(folder, status)
+
+
+def _finish_outputs(folder: Path, status: str) -> None:
+    """Step tables to the tracker, report.html, then the tracker closed; a failure here is a warning, never a
+    lost run."""
+    try:
+        if _Run.report:
+            from toolbox.report import write_report
+
+            write_report(folder)
+        if _Run.tracker is not None:
+            for table in _Run.tables:
+                _Run.tracker.log_table(table)
+    except Exception as exc:  # noqa: BLE001 - the run's own files are complete; say what is missing
+        print(f"warning: report/tracking incomplete: {type(exc).__name__}: {exc}", file=sys.stderr)
+    finally:
+        if _Run.tracker is not None:
+            _Run.tracker.close(status)
+            _Run.tracker = None
 
 
 class _Interrupted(KeyboardInterrupt):
@@ -214,6 +282,7 @@ def run_dir(out: Path | None, prefix: str, force: bool = False, resume: bool = F
     from toolbox.core.errors import UserInputError
     from toolbox.core.io import new_run_dir
 
+    _Run.command = prefix
     if out is None:
         folder = new_run_dir(prefix, "runs")
         _Run.folder, _Run.created = folder, True
@@ -243,12 +312,23 @@ def run_dir(out: Path | None, prefix: str, force: bool = False, resume: bool = F
     return out
 
 
-def write_config(folder: Path, cfg: Any, seed: int | None = None, device: str | None = None) -> None:
+def write_config(folder: Path, cfg: Any, seed: int | None = None, device: str | None = None, *,
+                 track: str = "none", report: bool = False, tables: tuple = ()) -> None:
     """config.toml: the resolved settings, then a [provenance] table (which `--config` ignores, so a run's
-    config.toml repeats it)."""
+    config.toml repeats it). Starts the run's tracker (`track`: tensorboard | mlflow | none), which logs the step
+    `tables` (toolbox.core.tracking.StepTable) when the run closes; `report` writes report.html then."""
+    import dataclasses
+
     from toolbox.core.config import PROVENANCE_TABLE, dumps_toml
     from toolbox.core.io import atomic_write_text
     from toolbox.core.provenance import provenance
 
-    _Run.provenance = provenance(seed, device)
+    _Run.provenance = {"command": _Run.command, **provenance(seed, device)}
     atomic_write_text(folder / "config.toml", dumps_toml(cfg) + "\n" + dumps_toml({PROVENANCE_TABLE: _Run.provenance}))
+    _Run.report, _Run.tables = report, tuple(tables)
+    if track != "none":
+        from toolbox.core.tracking import Tracker
+
+        _Run.tracker = Tracker(folder, _Run.command or folder.name, mlflow=track == "mlflow")
+        settings = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
+        _Run.tracker.params({"seed": seed, "device": device, **settings})

@@ -5,8 +5,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, ForceOpt, JsonOpt, OutOpt, SeedOpt, Session, SetOpt,
-                                guarded, run_dir, write_config)
+from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, ForceOpt, JsonOpt, OutOpt, ReportOpt, SeedOpt,
+                                Session, SetOpt, TrackOpt, guarded, run_dir, write_config)
+from toolbox.core.tracking import StepTable
+
+# The learned score's training loss per step (section learned), logged to TensorBoard / MLflow at the end.
+TABLES = (StepTable("learned/score_training.csv", "step"),)
 
 PANEL = "Diffusion physics"
 SECTIONS_HELP = "simulate, entropy, rates, speciation, phase-diagram, collapse, fp-potential, learned, or all"
@@ -20,7 +24,8 @@ def sample_diffusion(
     particles: Annotated[Optional[int], typer.Option(help="Trajectories per run.")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Time steps between t_lo and t_hi.")] = None,
     json_out: JsonOpt = False, seed: SeedOpt = 0, device: DeviceOpt = "auto", out: OutOpt = None,
-    force: ForceOpt = False, config: ConfigOpt = None, sets: SetOpt = None, debug: DebugOpt = False,
+    force: ForceOpt = False, config: ConfigOpt = None, sets: SetOpt = None, track: TrackOpt = "tensorboard",
+    report: ReportOpt = False, debug: DebugOpt = False,
 ) -> None:
     """Forward / reverse Langevin sampling with entropy production, the fluctuation theorem, ensemble rates,
     speciation, collapse and the Franz-Parisi potential; a report folder with CSV, JSON and the paper's figures."""
@@ -38,7 +43,7 @@ def sample_diffusion(
         dev = resolve_device(device)
         check(cfg, names)
         folder = run_dir(out, "sample-diffusion", force)
-        write_config(folder, cfg, seed, dev)
+        write_config(folder, cfg, seed, dev, track=track, report=report, tables=TABLES)
         session.info(f"run folder: {folder}  (device {dev})")
         result = run(cfg, folder, names, seed=seed, device=dev, log=session.info)
         rows = []

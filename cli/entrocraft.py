@@ -6,10 +6,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, ForceOpt, JsonOpt, OutOpt, SeedOpt, Session, SetOpt,
-                                guarded, run_dir, write_config)
+from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, ForceOpt, JsonOpt, OutOpt, ReportOpt, SeedOpt,
+                                Session, SetOpt, TrackOpt, guarded, run_dir, tracker, write_config)
 
 PANEL = "Entrocraft"
+# Step tables logged to TensorBoard / MLflow when a run closes (metrics.csv is logged live, step by step).
+EVAL_TABLES = (("eval.csv", "updates", ("temperature",)),)
+SEED_TABLES = (("seed_*/metrics.csv", "step", ()), ("seed_*/eval.csv", "updates", ("temperature",)))
 
 
 def register(app: typer.Typer) -> None:
@@ -32,7 +35,8 @@ def train_rl(
     theory_check: Annotated[bool, typer.Option("--theory-check", help="Theorem 1: predicted vs actual one-step dH, exit.")] = False,
     compare: Annotated[Optional[list[Path]], typer.Option("--compare", help="Compare finished run folders, exit.")] = None,
     json_out: JsonOpt = False, seed: SeedOpt = 0, device: DeviceOpt = "auto", out: OutOpt = None,
-    force: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None, debug: DebugOpt = False,
+    force: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None, track: TrackOpt = "tensorboard",
+    report: ReportOpt = False, debug: DebugOpt = False,
 ) -> None:
     """RL fine-tuning with precise entropy-curve control (Entrocraft), baselines, pass@k, checkpoints."""
     session = Session(json_out, debug)
@@ -85,8 +89,11 @@ def train_rl(
                           ["step", "h_low", "h_high"], [[r["step"], r["h_low"], r["h_high"]] for r in shown])
             session.emit({"out": str(folder), "schedule": rows})
             return
+        from toolbox.core.tracking import StepTable
+
         folder = run_dir(out, "train-rl", force, resume=resume)
-        write_config(folder, cfg, seed, dev)
+        write_config(folder, cfg, seed, dev, track=track, report=report,
+                     tables=[StepTable(*t) for t in (SEED_TABLES if seeds else EVAL_TABLES)])
         if seeds:
             try:
                 seed_list = [int(s) for s in seeds.split(",") if s.strip()]
@@ -101,8 +108,12 @@ def train_rl(
             return
         session.info(f"train-rl run folder: {folder}  ({cfg.control} / {cfg.estimator} on {cfg.task}, {dev})")
         with session.progress("train-rl", total=cfg.steps) as update:
+            live = tracker()
+
             def on_step(t, row):
                 update(t + 1)
+                if live is not None:
+                    live.scalars({k: v for k, v in row.items() if k != "step"}, row["step"], "metrics")
                 if not session.json_mode and ((t + 1) % max(1, cfg.steps // 20) == 0):
                     session.info(f"step {t + 1:4d}  H {row['entropy']:.3f}  band [{row['h_low']:.3f}, "
                                  f"{row['h_high']:.3f}]  m {row['mode']:+d}  kept {row['accepted_fraction']:.2f}  "

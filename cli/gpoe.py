@@ -6,8 +6,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, ForceOpt, JsonOpt, OutOpt, SeedOpt, Session, SetOpt,
-                                guarded, run_dir, write_config)
+from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, ForceOpt, JsonOpt, OutOpt, ReportOpt, SeedOpt,
+                                Session, SetOpt, TrackOpt, guarded, run_dir, write_config)
+from toolbox.core.tracking import StepTable
+
+# The experts' training curves (NLML per point at each L-BFGS evaluation, per shard), logged when a run closes.
+TABLES = (StepTable("training.csv", "evaluation", ("partition", "shard")),)
 
 PANEL = "gPoE"
 RULES_HELP = "poe | gpoe-uniform | gpoe-entropy | gpoe-normalized | bcm | rbcm | grbcm (repeatable)."
@@ -46,7 +50,7 @@ def run(dataset: Annotated[Optional[str], typer.Option(
         = None,
         eps: EpsOpt = None, json_out: JsonOpt = False, seed: SeedOpt = 0, device: DeviceOpt = "auto",
         out: OutOpt = None, force: ForceOpt = False, config: ConfigOpt = None, sets: SetOpt = None,
-        debug: DebugOpt = False) -> None:
+        track: TrackOpt = "tensorboard", report: ReportOpt = False, debug: DebugOpt = False) -> None:
     """Fit experts on each partition, fuse with every rule, compare with a full exact GP; table, CSV, plots.
 
     Writes comparison.csv, summary.json, experts_<partition>.npz (for `fuse-gp predict`), bands_*.png,
@@ -65,7 +69,7 @@ def run(dataset: Annotated[Optional[str], typer.Option(
         dev = resolve_device(device)
         check_cost(cfg)
         folder = run_dir(out, "fuse-gp", force)
-        write_config(folder, cfg, seed, dev)
+        write_config(folder, cfg, seed, dev, track=track, report=report, tables=TABLES)
         with session.progress("fuse-gp", total=len(cfg.partitions) + 1) as update:
             summary = run_pipeline(cfg, folder, seed, log=session.info, progress=update, device=dev)
         cols = {"partition": "partition", "rule": "rule", "smse": "SMSE", "msll": "MSLL", "nlpd": "NLPD",
@@ -84,7 +88,8 @@ def run(dataset: Annotated[Optional[str], typer.Option(
 def predict(experts_file: Annotated[Path, typer.Option("--experts-file", help="experts_<partition>.npz from a run.")],
             inputs: Annotated[Path, typer.Option("--inputs", help="CSV with a header or NPZ (array x) of new inputs.")],
             rule: RuleOpt = None, eps: EpsOpt = None, json_out: JsonOpt = False, device: DeviceOpt = "auto",
-            out: OutOpt = None, force: ForceOpt = False, debug: DebugOpt = False) -> None:
+            out: OutOpt = None, force: ForceOpt = False, track: TrackOpt = "tensorboard", report: ReportOpt = False,
+            debug: DebugOpt = False) -> None:
     """Predict at new inputs with saved experts (no refitting); writes predictions.csv (mean, var per rule)."""
     session = Session(json_out, debug)
     with guarded(session):
@@ -101,7 +106,7 @@ def predict(experts_file: Annotated[Path, typer.Option("--experts-file", help="e
         fused = predict_saved(experts_file, x, rules, eps if eps is not None else DEFAULT_EPS)
         folder = run_dir(out, "fuse-gp-predict", force)
         write_config(folder, {"experts_file": str(experts_file), "inputs": str(inputs), "rules": rules,
-                              "eps": eps if eps is not None else DEFAULT_EPS}, None, dev)
+                              "eps": eps if eps is not None else DEFAULT_EPS}, None, dev, track=track, report=report)
         rows = [{**{f"x{j}": x[i, j] for j in range(x.shape[1])},
                  **{f"{k}_{r}": v[i] for r, (m, s2) in fused.items() for k, v in (("mean", m), ("var", s2))}}
                 for i in range(len(x))]
@@ -117,7 +122,8 @@ def predict(experts_file: Annotated[Path, typer.Option("--experts-file", help="e
 def fuse(arrays: Annotated[Path, typer.Option("--arrays", help="NPZ with mean [M, N], var [M, N], prior_var "
                                                                "(scalar or [N]); optional prior_mean, weight_prior.")],
          rule: RuleOpt = None, eps: EpsOpt = None, json_out: JsonOpt = False, device: DeviceOpt = "auto",
-         out: OutOpt = None, force: ForceOpt = False, debug: DebugOpt = False) -> None:
+         out: OutOpt = None, force: ForceOpt = False, track: TrackOpt = "tensorboard", report: ReportOpt = False,
+         debug: DebugOpt = False) -> None:
     """Fuse any Gaussian experts given as arrays with the C++ kernel (CUDA with --device cuda or auto on a GPU);
     writes fused.npz and fused.csv."""
     session = Session(json_out, debug)
@@ -136,7 +142,7 @@ def fuse(arrays: Annotated[Path, typer.Option("--arrays", help="NPZ with mean [M
         fused = fuse_arrays(arrays, rules, eps if eps is not None else DEFAULT_EPS, dev)
         folder = run_dir(out, "fuse-gp-fuse", force)
         write_config(folder, {"arrays": str(arrays), "rules": rules, "eps": eps if eps is not None else DEFAULT_EPS},
-                     None, dev)
+                     None, dev, track=track, report=report)
         buf = io.BytesIO()
         np.savez(buf, **{f"{k}_{r}": getattr(f, k) for r, f in fused.items() for k in ("mean", "var", "fallback")})
         atomic_write_bytes(folder / "fused.npz", buf.getvalue())

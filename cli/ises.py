@@ -7,10 +7,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, ForceOpt, JsonOpt, OutOpt, SeedOpt, Session, SetOpt,
-                                guarded, run_dir, write_config)
+from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, ForceOpt, JsonOpt, OutOpt, ReportOpt, SeedOpt,
+                                Session, SetOpt, TrackOpt, guarded, run_dir, write_config)
+from toolbox.core.tracking import StepTable
 
 PANEL = "Deduction games (ISES)"
+# The per-move table logged to TensorBoard / MLflow when a run closes: mean entropy and information per move.
+TABLES = (StepTable("trajectory.csv", "t", ("game", "agent", "budget_ms")),)
 
 
 def register(app: typer.Typer) -> None:
@@ -37,7 +40,8 @@ def play_ises(
     human: Annotated[bool, typer.Option("--human", help="You play against a hidden secret in the terminal.")]
     = False,
     json_out: JsonOpt = False, seed: SeedOpt = 0, device: DeviceOpt = "auto", out: OutOpt = None,
-    force: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None, debug: DebugOpt = False,
+    force: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None, track: TrackOpt = "tensorboard",
+    report: ReportOpt = False, debug: DebugOpt = False,
 ) -> None:
     """Watch an agent deduce a secret move by move (action, feedback, |I|, H, information gained, best
     alternatives), or get suggestions (--assist), or play yourself (--human)."""
@@ -71,7 +75,7 @@ def play_ises(
         if cfg.secret:
             game_obj.secret_index(cfg.secret)
         folder = run_dir(out, "play-ises", force)
-        write_config(folder, cfg, seed, dev)
+        write_config(folder, cfg, seed, dev, track=track, report=report, tables=TABLES)
         session.info(f"play-ises run folder: {folder}  (device {dev}; the ISES engine runs on the CPU)")
         doc = run_play(cfg, folder, log=session.info)
         if cfg.all_secrets:
@@ -178,7 +182,8 @@ def bench_ises(
     backend: Annotated[Optional[str], typer.Option("--backend", help="serial | process | ray.")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", help="Parallel workers (0: all cores).")] = None,
     json_out: JsonOpt = False, seed: SeedOpt = 0, device: DeviceOpt = "auto", out: OutOpt = None,
-    force: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None, debug: DebugOpt = False,
+    force: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None, track: TrackOpt = "tensorboard",
+    report: ReportOpt = False, debug: DebugOpt = False,
 ) -> None:
     """Agents x games x decision budgets over N secrets: win rate, mean/sd/max actions with 95% CI, time per
     move, paired Wilcoxon tests, histogram and entropy-trajectory plots (the game-design view)."""
@@ -200,7 +205,7 @@ def bench_ises(
         for spec in cfg.agents:
             make_agent(spec, max(cfg.budgets_ms, default=0.0))
         folder = run_dir(out, "bench-ises", force)
-        write_config(folder, cfg, seed, dev)
+        write_config(folder, cfg, seed, dev, track=track, report=report, tables=TABLES)
         session.info(f"bench-ises run folder: {folder}  (device {dev}; the ISES engine runs on the CPU)")
         with session.progress("tasks") as update:
             doc = run_bench(cfg, folder, log=session.info, progress=lambda done, total: update(done, total))

@@ -6,8 +6,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, ForceOpt, JsonOpt, OutOpt, SeedOpt, Session, SetOpt,
-                                guarded, run_dir, write_config)
+from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, ForceOpt, JsonOpt, OutOpt, ReportOpt, SeedOpt,
+                                Session, SetOpt, TrackOpt, guarded, run_dir, write_config)
+from toolbox.core.tracking import StepTable
+
+# The topic-selection loop's returns per episode, logged to TensorBoard / MLflow when a run closes.
+TABLES = (StepTable("rl_curve.csv", "episode"),)
 
 PANEL = "Technology landscape"
 
@@ -32,7 +36,8 @@ def map_landscape(
     agent: Annotated[Optional[str], typer.Option("--agent", help="RL selector: qlearn | bandit.")] = None,
     episodes: Annotated[Optional[int], typer.Option("--episodes", help="RL episodes.")] = None,
     out: OutOpt = None, seed: SeedOpt = 0, device: DeviceOpt = "auto", config: ConfigOpt = None,
-    force: ForceOpt = False, set_: SetOpt = None, json_out: JsonOpt = False, debug: DebugOpt = False,
+    force: ForceOpt = False, set_: SetOpt = None, track: TrackOpt = "tensorboard", report: ReportOpt = False,
+    json_out: JsonOpt = False, debug: DebugOpt = False,
 ) -> None:
     """Topic models, expert aspects, entropy shifts and RL topic selection over time; a report for expert review."""
     session = Session(json_out, debug)
@@ -48,8 +53,8 @@ def map_landscape(
         cfg = resolve(LandscapeConfig(), config, set_, explicit)
         select = {"agent": agent, "episodes": episodes}
         cfg = resolve(cfg, None, None, {"select": {kk: v for kk, v in select.items() if v is not None}})
-        folder = run_dir(out, "landscape", force)
-        write_config(folder, cfg, seed, dev)
+        folder = run_dir(out, "map-landscape", force)
+        write_config(folder, cfg, seed, dev, track=track, report=report, tables=TABLES)
         session.info(f"map-landscape run folder: {folder}")
         summary = run(cfg, folder, seed, log=session.info)
         rows = [[t["rank"], t["topic"], t["label"], f"{t['magnitude']:.4f}", " ".join(t["top_words"][:6])]

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import platform
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from toolbox import __version__
-from toolbox.cli.common import (DebugOpt, DeviceOpt, ForceOpt, JsonOpt, OutOpt, SeedOpt, Session, guarded, run_dir,
-                               write_config)
+from toolbox.cli.common import (DebugOpt, DefaultCommandGroup, DeviceOpt, ForceOpt, JsonOpt, OutOpt, SeedOpt, Session,
+                               guarded, run_dir, write_config)
 
 app = typer.Typer(name="toolbox", no_args_is_help=True, rich_markup_mode="rich", add_completion=False,
                   pretty_exceptions_enable=False,
@@ -105,9 +106,81 @@ def demo(out: OutOpt = None, force: ForceOpt = False, seed: SeedOpt = 0, device:
         session.table("toolbox demo", ["pipeline", "status", "seconds", "headline"], rows)
         document = {"out": str(folder), "device": dev, "seed": seed, "pipelines": results}
         write_json(folder / "summary.json", document)
+        from toolbox.report import write_folder_report, write_index
+
+        for r in results:
+            write_folder_report(folder / r["pipeline"], f"demo: {r['pipeline']}", r)
+        session.info(f"index page: {write_index(folder, results)}")
         session.emit(document)
         if any(r["status"] != "ok" for r in results):
             raise typer.Exit(1)
+
+
+@app.command(rich_help_panel=GENERAL)
+def report(runs: Annotated[list[Path], typer.Argument(help="Run folders.", show_default=False)],
+           out: Annotated[Optional[Path], typer.Option("--out", help="The comparison page, for several runs "
+                                                       "(default: compare-<time>.html here).")] = None,
+           json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+    """One self-contained HTML page per run (RUN/report.html); for several runs, also a comparison page."""
+    session = Session(json_out, debug)
+    with guarded(session):
+        from datetime import datetime
+
+        from toolbox.core.errors import UserInputError
+        from toolbox.report import write_comparison, write_report
+        from toolbox.runs import load_run
+
+        for folder in runs:
+            load_run(folder)  # every folder is checked before any page is written
+        if out is not None and (out.is_dir() or out.suffix.lower() not in (".html", ".htm")):
+            raise UserInputError(f"--out {out}: give a file name ending in .html")
+        pages = [str(write_report(folder)) for folder in runs]
+        comparison = None
+        if len(runs) > 1:
+            comparison = str(write_comparison(runs, out or Path(f"compare-{datetime.now():%Y%m%d-%H%M%S}.html")))
+        for page in pages + ([comparison] if comparison else []):
+            session.info(page)
+        session.emit({"reports": pages, "comparison": comparison})
+
+
+runs_app = typer.Typer(cls=DefaultCommandGroup, no_args_is_help=False, rich_markup_mode="rich",
+                       help="The runs under a folder, and two runs side by side. [dim]toolbox runs [DIR] | "
+                            "toolbox runs compare A B[/dim]")
+app.add_typer(runs_app, name="runs", rich_help_panel=GENERAL)
+
+
+@runs_app.command("list")
+def runs_list(folder: Annotated[Path, typer.Argument(help="Where to look (default ./runs).")] = Path("runs"),
+              json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+    """The runs under FOLDER, newest first: command, start, seed, status and headline figure."""
+    session = Session(json_out, debug)
+    with guarded(session):
+        from toolbox.runs import find_runs, list_table
+
+        rows = list_table(find_runs(folder))
+        session.table(f"runs under {folder}", ["run", "command", "started", "seed", "status", "headline"],
+                      [list(r.values()) for r in rows])
+        session.emit({"folder": str(folder), "runs": rows})
+
+
+@runs_app.command("compare")
+def runs_compare(a: Annotated[Path, typer.Argument(help="A run folder.")],
+                 b: Annotated[Path, typer.Argument(help="Another run folder.")],
+                 json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+    """The settings that differ between two runs and their headline figures side by side."""
+    session = Session(json_out, debug)
+    with guarded(session):
+        from toolbox.runs import compare, load_run
+
+        doc = compare(load_run(a), load_run(b))
+        if not doc["same_command"]:
+            session.info(f"note: different commands ({doc['commands'][0]} vs {doc['commands'][1]})")
+        session.table("settings that differ", ["setting", str(a), str(b)],
+                      [[r["setting"], r["a"], r["b"]] for r in doc["settings"]])
+        session.table("headline", ["metric", str(a), str(b), "b - a"],
+                      [[r["metric"], r["a"], r["b"], "" if r["b_minus_a"] is None else r["b_minus_a"]]
+                       for r in doc["metrics"]])
+        session.emit(doc)
 
 
 # Pipeline command modules (cli/<name>.py, each with register(app)), in the order of the help screen.

@@ -6,8 +6,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, ForceOpt, JsonOpt, OutOpt, SeedOpt, Session, SetOpt,
-                                guarded, run_dir, write_config)
+from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, ForceOpt, JsonOpt, OutOpt, ReportOpt, SeedOpt,
+                                Session, SetOpt, TrackOpt, guarded, run_dir, write_config)
+from toolbox.core.tracking import StepTable
+
+# Per-epoch training curves (loss, train accuracy) of every condition and seed, logged when a run closes.
+TABLES = (StepTable("history.jsonl", "epoch", ("condition", "seed")),)
 
 PANEL = "NoisyNN"
 
@@ -62,7 +66,8 @@ def train_noisy(
     backend: Annotated[Optional[str], typer.Option("--backend", help="serial | process | ray.")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers")] = None,
     json_out: JsonOpt = False, seed: SeedOpt = 0, device: DeviceOpt = "cpu", out: OutOpt = None,
-    force: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None, debug: DebugOpt = False,
+    force: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None, track: TrackOpt = "tensorboard",
+    report: ReportOpt = False, debug: DebugOpt = False,
 ) -> None:
     """Train and evaluate baseline and noise conditions over paired seeds: paired CIs, Holm, McNemar, heatmap."""
     session = Session(json_out, debug)
@@ -84,11 +89,11 @@ def train_noisy(
             explicit.update(plan="paper")
         cfg = resolve(StudyConfig(), config, set_, explicit)
         if cfg.plan == "entropy":
-            _entropy_plan(session, cfg, run_dir(out, "train-noisy", force), seed)
+            _entropy_plan(session, cfg, run_dir(out, "train-noisy", force), seed, track, report)
             return
         validate(cfg)
         folder = run_dir(out, "train-noisy", force)
-        write_config(folder, cfg, seed, dev)
+        write_config(folder, cfg, seed, dev, track=track, report=report, tables=TABLES)
         session.info(f"train-noisy: {cfg.dataset} / {cfg.model}, plan {cfg.plan}, {cfg.seeds} seeds -> {folder}")
         with session.progress("training runs") as update:
             summary = run_study(cfg, folder, log=session.info, progress=update)
@@ -103,10 +108,10 @@ def train_noisy(
         session.emit({"out": str(folder), **summary})
 
 
-def _entropy_plan(session: Session, cfg, folder: Path, seed: int) -> None:
+def _entropy_plan(session: Session, cfg, folder: Path, seed: int, track: str, report: bool) -> None:
     from toolbox.noisynn.study import run_entropy
 
-    write_config(folder, cfg, seed, "cpu")
+    write_config(folder, cfg, seed, "cpu", track=track, report=report)
     table = run_entropy(cfg, folder)
     session.table("paper's entropy change dS = -log|det(I + Q)| (closed forms)", ["Q", "k", "alpha", "dS"],
                   [[r["q"], r["k"], "" if r["alpha"] is None else r["alpha"], r["delta_S"]]
@@ -130,7 +135,8 @@ def audit_noisy(
     permutations: Annotated[Optional[int], typer.Option("--permutations")] = None,
     epochs: Epochs = None,
     json_out: JsonOpt = False, seed: SeedOpt = 0, device: DeviceOpt = "cpu", out: OutOpt = None,
-    force: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None, debug: DebugOpt = False,
+    force: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None, track: TrackOpt = "tensorboard",
+    report: ReportOpt = False, debug: DebugOpt = False,
 ) -> None:
     """Leak audit: B = 1 vs shuffled vs class-sorted batches, a permutation test of batch dependence, a verdict."""
     session = Session(json_out, debug)
@@ -152,7 +158,7 @@ def audit_noisy(
 
             load_checkpoint(Path(cfg.checkpoint))  # a file that is not a checkpoint fails before the run folder
         folder = run_dir(out, "audit-noisy", force)
-        write_config(folder, cfg, seed, dev)
+        write_config(folder, cfg, seed, dev, track=track, report=report)
         result = run_audit(cfg, folder, seed, log=session.info)
         session.table("audit-noisy", ["protocol", "accuracy %"], [
             ["no noise", 100 * result["accuracy_clean"]], ["batch size 1", 100 * result["accuracy_batch1"]],

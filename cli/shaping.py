@@ -6,8 +6,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, ForceOpt, JsonOpt, OutOpt, SeedOpt, Session, SetOpt,
-                                guarded, run_dir, write_config)
+from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, ForceOpt, JsonOpt, OutOpt, ReportOpt, SeedOpt,
+                                Session, SetOpt, TrackOpt, guarded, run_dir, write_config)
+from toolbox.core.tracking import StepTable
+
+# Per-episode tables logged to TensorBoard / MLflow when a run closes: mean cumulative regret and the ledger.
+TABLES = (StepTable("regret_curves.csv", "episode", ("env", "agent")),
+          StepTable("ledger_curves.csv", "episode", ("env", "agent")))
 
 PANEL = "Reward shaping"
 
@@ -31,7 +36,8 @@ def shape_reward(
     backend: Annotated[Optional[str], typer.Option("--backend", help="serial | process | ray.")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", help="Parallel workers (0: all cores).")] = None,
     json_out: JsonOpt = False, seed: SeedOpt = 0, device: DeviceOpt = "auto", out: OutOpt = None,
-    force: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None, debug: DebugOpt = False,
+    force: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None, track: TrackOpt = "tensorboard",
+    report: ReportOpt = False, debug: DebugOpt = False,
 ) -> None:
     """Agents x environments x seeds: cumulative regret vs the exact optimum (95% CI), the entropy ledger,
     the second-law gap W - F*, the bsuite DeepSea score and the paper's analytic identities."""
@@ -46,7 +52,7 @@ def shape_reward(
         cfg = resolve(ShapeRewardConfig(), config, set_, explicit).validate()
         dev = resolve_device(device)  # the tabular planners are small: they run on the CPU kernels
         folder = run_dir(out, "shape-reward", force)
-        write_config(folder, cfg, seed, dev)
+        write_config(folder, cfg, seed, dev, track=track, report=report, tables=TABLES)
         session.info(f"shape-reward run folder: {folder}  (device {dev}; tabular kernels run on the CPU)")
         with session.progress("runs") as update:
             doc = run(cfg, folder, log=session.info, progress=lambda done, total: update(done, total))

@@ -437,6 +437,7 @@ def section_learned(cfg, out: Path, seed: int, device: str, log) -> dict:
         dens.log_prob(dens.sample(20000, 0.0, seed, stream=503), 0.0).mean())})
     write_csv(out / "learned.csv", rows)
     write_csv(out / "score_error.csv", [{"t": t, "mse": e} for t, e in zip(times, err)])
+    write_csv(out / "score_training.csv", [{"step": k + 1, "loss": v} for k, v in enumerate(losses)])
     plt = _plt()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     axes[0].scatter(exact.x_end[:, 0], exact.x_end[:, 1], s=2, label="exact score")

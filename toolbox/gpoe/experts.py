@@ -170,12 +170,13 @@ def one_torch_thread():
 
 
 def fit(x: np.ndarray, y: np.ndarray, mask: np.ndarray, kernel: str = "rbf", hyper: str = "independent",
-        iterations: int = 50, init: dict | None = None, log=None) -> ExpertSet:
+        iterations: int = 50, init: dict | None = None, log=None, trace: list | None = None) -> ExpertSet:
+    """`trace`, when given, receives the training objective (NLML per point) at every L-BFGS evaluation."""
     with one_torch_thread():
-        return _fit(x, y, mask, kernel, hyper, iterations, init, log)
+        return _fit(x, y, mask, kernel, hyper, iterations, init, log, trace)
 
 
-def _fit(x, y, mask, kernel, hyper, iterations, init, log) -> ExpertSet:
+def _fit(x, y, mask, kernel, hyper, iterations, init, log, trace=None) -> ExpertSet:
     """Train M experts on padded data (standardised units). init: lengthscale, outputscale, noise (fixed: the truth).
 
     L-BFGS on the sum of the experts' exact log marginal likelihoods (independent experts decouple; shared
@@ -215,6 +216,8 @@ def _fit(x, y, mask, kernel, hyper, iterations, init, log) -> ExpertSet:
             loss = nlml.sum() / points
             if torch.isfinite(loss):
                 loss.backward()
+            if trace is not None:
+                trace.append(float(loss.detach()))
             return loss
 
         try:

@@ -13,6 +13,7 @@ from toolbox.core.config import Backend, Count, NonNegFloat, PosFloat, PosInt
 from toolbox.core.errors import UserInputError
 from toolbox.core.executor import map_tasks
 from toolbox.core.guards import check_memory
+from toolbox.core.io import write_csv
 from toolbox.gpoe import data as gdata, experts as gexperts, fusion
 from toolbox.gpoe.data import DATASETS
 from toolbox.gpoe.experts import HYPER_MODES, KERNELS
@@ -52,19 +53,21 @@ class FuseGpConfig:
 def fit_predict_shard(task: dict) -> dict:
     """One shard of experts: train (unless hyper-parameters are given) and predict at the query points."""
     start = time.perf_counter()
+    trace: list[float] = []
     fitted = gexperts.fit(task["x"], task["y"], task["mask"], task["kernel"], task["hyper"], task["iterations"],
-                          task["init"])
+                          task["init"], trace=trace)
     fit_s = time.perf_counter() - start
     start = time.perf_counter()
     mean, var, prior = gexperts.predict(fitted, task["query"])
     return {"experts": fitted, "mean": mean, "var": var, "prior": prior, "fit_s": fit_s,
-            "predict_s": time.perf_counter() - start}
+            "predict_s": time.perf_counter() - start, "trace": trace}
 
 
 def train_and_predict(x, y, mask, query, kernel, hyper, iterations, init, backend="serial", workers=0,
-                      experts_per_task=16, log=None):
+                      experts_per_task=16, log=None, traces: list | None = None):
     """Shared hyper-parameters are fitted jointly on all experts first; then shards of experts train (independent)
-    or just factorise (shared / fixed) and predict, on any executor backend, with identical results."""
+    or just factorise (shared / fixed) and predict, on any executor backend, with identical results. `traces`,
+    when given, receives one training curve (NLML per point at each L-BFGS evaluation) per shard."""
     shared_s = 0.0
     if hyper == "shared":
         start = time.perf_counter()
@@ -77,6 +80,8 @@ def train_and_predict(x, y, mask, query, kernel, hyper, iterations, init, backen
     tasks = [{"x": x[s], "y": y[s], "mask": mask[s], "query": query, "kernel": kernel, "hyper": hyper,
               "iterations": iterations, "init": init} for s in shards]
     parts = map_tasks(fit_predict_shard, tasks, backend=backend, workers=workers or None)
+    if traces is not None:
+        traces += [p["trace"] for p in parts]
     joined = {k: np.concatenate([getattr(p["experts"], k) for p in parts]) for k in
               ("lengthscale", "outputscale", "noise", "jitter", "nlml", "converged")}
     experts = gexperts.ExpertSet(x, y * mask, mask, kernel, **joined)
@@ -194,7 +199,7 @@ def run(cfg: FuseGpConfig, out: Path, seed: int = 0, log: Callable[[str], None] 
         done += 1
         if progress:
             progress(done, steps)
-    saved = {}
+    saved, training = {}, []
     for part in cfg.partitions:
         if part == "user":
             if not cfg.labels:
@@ -206,9 +211,12 @@ def run(cfg: FuseGpConfig, out: Path, seed: int = 0, log: Callable[[str], None] 
         sizes = mp.sum(1)
         if sizes.max() > 3 * sizes.mean():
             log(f"  {part}: unequal experts (largest {sizes.max()}, mean {sizes.mean():.0f}); padding to the largest")
+        traces: list[list[float]] = []
         experts, mean, var, prior, fit_s, predict_s = train_and_predict(
             xp, yp, mp, query, cfg.kernel, hyper, cfg.iterations, init, cfg.backend, cfg.workers,
-            cfg.experts_per_task, log)
+            cfg.experts_per_task, log, traces)
+        training += [{"partition": part, "shard": i, "evaluation": k + 1, "nlml_per_point": v}
+                     for i, trace in enumerate(traces) for k, v in enumerate(trace)]
         path = out / f"experts_{part}.npz"
         experts.save(path, labels=labels, x_shift=x_shift, x_scale=x_scale, y_shift=np.array(y_shift),
                      y_scale=np.array(y_scale), predict=np.array(cfg.predict))
@@ -243,6 +251,7 @@ def run(cfg: FuseGpConfig, out: Path, seed: int = 0, log: Callable[[str], None] 
         done += 1
         if progress:
             progress(done, steps)
+    write_csv(out / "training.csv", training, ["partition", "shard", "evaluation", "nlml_per_point"])
     return _report(cfg, d, hyper, rows, curves, tests, maps, reference, saved, slice_x[:, 0] * x_scale[0] + x_shift[0],
                    out, seed)
 
@@ -283,7 +292,7 @@ def _read_labels(path: str) -> np.ndarray:
 
 
 def _report(cfg, d, hyper, rows, curves, tests, maps, reference, saved, slice_t, out, seed) -> dict:
-    from toolbox.core.io import write_csv, write_json
+    from toolbox.core.io import write_json
 
     write_csv(out / "comparison.csv", rows)
     floor = noise_floor(d.noise_var) if d.noise_var else None

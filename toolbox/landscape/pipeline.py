@@ -369,6 +369,10 @@ def run(cfg: LandscapeConfig, out: Path, seed: int, log: Callable[[str], None] =
         lap("report")
     summary["timings_s"] = timings
     write_json(out / "summary.json", summary)
+    if cfg.plots:
+        from toolbox.report import write_report
+
+        write_report(out)  # one self-contained page: report.md rendered, figures inlined, tables
     return summary
 
 

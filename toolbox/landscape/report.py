@@ -1,8 +1,6 @@
-"""Synthesis (topics.md §1.2 step 5): PNG plots and a Markdown + self-contained HTML report for expert review."""
+"""Synthesis (topics.md §1.2 step 5): PNG plots and a Markdown report for expert review (its HTML page: toolbox.report)."""
 from __future__ import annotations
 
-import base64
-import re
 from pathlib import Path
 
 import numpy as np
@@ -167,25 +165,8 @@ def _num(v) -> str:
     return "n/a" if v is None else f"{v:+.4f}"
 
 
-def to_html(md_text: str, folder: Path) -> str:
-    """A self-contained HTML page from the report's Markdown (markdown-it-py, CommonMark + tables); the PNG figures
-    it links are inlined as data URIs, so the page needs no other file and no network."""
-    from markdown_it import MarkdownIt
-
-    def inline(match: re.Match) -> str:
-        data = base64.b64encode((folder / match[2]).read_bytes()).decode()
-        return f"![{match[1]}](data:image/png;base64,{data})"
-
-    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(
-        re.sub(r"!\[([^\]]*)\]\(([^)\s]+\.png)\)", inline, md_text))
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}img{max-width:100%}")
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>landscape report</title><style>{style}" \
-           f"</style></head><body>{body}</body></html>\n"
-
-
 def write_report(out: Path, summary: dict, base, aspect_view, vocab, corpus, selection, sim_jsd) -> list[str]:
-    """All plots, report.md and the self-contained report.html; returns the file names written."""
+    """All plots and report.md (report.html is made from the finished run folder); returns the file names."""
     plot_topic_words(out / PLOTS[0], base.fitted.phi, vocab)
     plot_magnitude(out / PLOTS[1], base.magnitude, corpus.slice_labels, selection["ranking"])
     plot_entropy(out / PLOTS[2], [v for v in (base, aspect_view) if v is not None], corpus.slice_labels)
@@ -193,5 +174,4 @@ def write_report(out: Path, summary: dict, base, aspect_view, vocab, corpus, sel
     plot_rl(out / PLOTS[4], selection)
     text = markdown(summary, list(PLOTS))
     atomic_write_text(out / "report.md", text)
-    atomic_write_text(out / "report.html", to_html(text, out))
     return [*PLOTS, "report.md", "report.html"]
