@@ -7,6 +7,7 @@ from pathlib import Path
 
 from toolbox.core import native, rng
 from toolbox.core.io import write_json
+from toolbox.demo import check
 
 # Random123's known answers for Philox4x32-10.
 PHILOX_KNOWN_ANSWERS = [
@@ -42,7 +43,10 @@ def run_demo(out: Path, seed: int = 0, device: str = "cpu", log=print) -> dict:
         "mean_token_entropy_nats": float(h.mean()),
     }
     write_json(out / "selfcheck.json", result)
-    if not philox_ok or err > 1e-3:
-        raise RuntimeError(f"kernel self-check failed: {result}")
+    if not philox_ok:
+        raise RuntimeError(f"kernel self-check failed: Philox known answers differ ({result})")
+    # float32 against float64: the lse of these rows is ~15, float32's relative rounding 6e-8 and a blocked sum over
+    # 4096 entries adds ~log2(4096) = 12 roundings: ~1e-5 at worst (1.2-1.5e-6 measured over seeds 0-2)
+    result["checks"] = [check("fused entropy vs float64 (max abs error)", err, 0.0, 1e-5)]
     result["headline"] = f"Philox KAT ok, fused entropy max err {err:.1e} (native={native.available()})"
     return result

@@ -1,10 +1,12 @@
 """`toolbox demo` entry for infer-choice: the peanuts example, a gridworld with the sampler check, a small sweep."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from toolbox.choice.misspec import CLASSES
 from toolbox.choice.pipeline import InferConfig, SweepConfig, run_infer, run_sweep
+from toolbox.demo import check
 
 
 def run_demo(out: Path, seed: int = 0, device: str = "cpu", log=print) -> dict:
@@ -37,4 +39,10 @@ def run_demo(out: Path, seed: int = 0, device: str = "cpu", log=print) -> dict:
         "gridworld_p_assumed_set": grid["robustness"]["p_assumed_set"],
         "sweep_verdicts": {r["class"]: r["verdict"] for r in table},
         "classes": list(CLASSES),
+        # peanuts in closed form: the robot that assumes both packs gives P(theta*) = 1 / (1 + e^beta); with the
+        # true choice set the choice is uninformative (1/2). The MCMC check's TV distance: within its 0.02 gate.
+        "checks": [check("peanuts P(theta*), beta=1", peanuts[1.0][0], 1 / (1 + math.e), 1e-9),
+                   check("peanuts P(theta*), beta=2", peanuts[2.0][0], 1 / (1 + math.e ** 2), 1e-9),
+                   check("peanuts P(theta*) with the true set", peanuts[2.0][1], 0.5, 1e-9),
+                   check("gridworld MCMC total variation", grid["sampler_check"]["total_variation"], 0.0, 0.02)],
     }
