@@ -58,12 +58,16 @@ def _headline(name: str, r: dict) -> str:
         return "; ".join(f"{row['process']}: <e^-S> = {row['mean_exp']:.4f} +- {row['se_exp']:.4f}, "
                          f"<S> = {row['mean_dS_tot']:.4f}" for row in r["ift"]) + f"; int pi = {r['integral_pi']:.5f}"
     if name == "rates":
-        return f"pi(0) = {r['pi_0']:.5f}, dS(0) = {r['dS_0']:.5f}, int pi = {r['integral_pi']:.5f}, t* = {r['t_star']:.3f}"
+        t_star = f"{r['t_star']:.3f}" if r["t_star"] is not None else f"at the {r['t_star_at_edge']} edge"
+        return f"pi(0) = {r['pi_0']:.5f}, dS(0) = {r['dS_0']:.5f}, int pi = {r['integral_pi']:.5f}, t* = {t_star}"
     if name == "speciation":
         return ", ".join(f"t_S({row['mu']:g},{row['sigma2']:g}) = {row['t_S_curvature_formula']:.6f}"
                          for row in r["table"][:3]) + f"; phi(1/2 ln d) = {r['clone_phi_at_half_ln_d']['phi']:.3f}"
     if name == "collapse":
-        return (f"t_C formula {r['t_C_formula']:.4f}, Monte Carlo {r['t_C_monte_carlo_self_weight_half']:.3f}; "
+        t_mc = r["t_C_monte_carlo_self_weight_half"]
+        mc = (f"{t_mc:.3f} +- {r['t_C_monte_carlo_se']:.3f}" if t_mc is not None
+              else f"beyond the {r['t_C_monte_carlo_at_edge']} edge of the grid")
+        return (f"t_C formula {r['t_C_formula']:.4f}, Monte Carlo {mc}; "
                 f"digits: memorised-half {r['digits_t_C_memorised_half']:.3f}, "
                 f"Gaussian-cluster {r['digits_t_C_gaussian_formula']:.3f}")
     if name == "simulate":
@@ -75,7 +79,8 @@ def _headline(name: str, r: dict) -> str:
         return (f"log p0 of samples: exact {ex['mean_log_p0_of_samples']:.3f}, learned "
                 f"{nn['mean_log_p0_of_samples']:.3f}; <dS_tot> {ex['mean_dS_tot']:.3f} vs {nn['mean_dS_tot']:.3f}")
     if name == "fp-potential":
-        return f"inflection points: {r['inflection_points']}"
+        flags = ", ".join(f"{k}: {'reliable' if v['reliable'] else 'NOT reliable'}" for k, v in r["reliability"].items())
+        return f"inflection points: {r['inflection_points']}; d > 1 V'': {flags}"
     return ""
 
 

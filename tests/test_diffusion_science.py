@@ -149,8 +149,58 @@ def test_franz_parisi():
     points = tr.biroli_training_set(400, 64, seed=0)
     t_c = tr.collapse_time_gaussian(np.log(400) / 64)
     qe = np.linspace(0.0, 6.0, 61)
-    assert qe[np.argmin(tr.franz_parisi_empirical(points, 2 * t_c, qe, bandwidth=0.1)[0])] > 1.0
-    assert qe[np.argmin(tr.franz_parisi_empirical(points, 0.5 * t_c, qe, bandwidth=0.1)[0])] == 0.0
+    assert qe[np.argmin(tr.franz_parisi_empirical(points, 2 * t_c, qe, 512, bandwidth=0.1).v)] > 1.0
+    assert qe[np.argmin(tr.franz_parisi_empirical(points, 0.5 * t_c, qe, 512, bandwidth=0.1).v)] == 0.0
+
+
+def test_franz_parisi_mixture_is_the_1d_potential_in_d_1():
+    """The exact-inner-integral estimator in d = 1 is the authors' V up to the q-independent
+    E ln p_t(x_t) + 1/2 ln(2 pi Delta) (same samples), so V' and V'' agree."""
+    dens = GaussianMixture.symmetric(1.0, 0.1)
+    q, t = np.linspace(0.1, 6.0, 40), 0.42
+    v, dv, ddv = tr.franz_parisi_1d(dens, t, q, samples=2000)
+    est = tr.franz_parisi_mixture(dens, t, q, samples=2000)
+    assert np.ptp(v - est.v) < 1e-9
+    np.testing.assert_allclose(est.ddv, ddv, atol=1e-3 * np.ptp(ddv))
+    np.testing.assert_allclose(est.dv, dv, atol=1e-4 * np.ptp(dv))
+
+
+@pytest.mark.parametrize("dim,t", [(4, 0.1), (32, 0.5)])
+def test_franz_parisi_d_gt_1_against_quadrature_reference(dim, t):
+    """Gaussian data N(0, 0.5 I_d): V'' of the Monte Carlo estimator within its error bar of the 1-D quadrature
+    reference (max |z| over 25 correlated q values < 4), and flagged reliable."""
+    q = np.linspace(0.1, 2.5, 25)
+    ref = tr.franz_parisi_gaussian(0.5, dim, t, q)
+    est = tr.franz_parisi_mixture(GaussianMixture.gaussian(dim, 0.5), t, q, samples=1500, seed=1)
+    assert np.max(np.abs(est.ddv - ref.ddv) / est.se_ddv) < 4
+    assert np.max(np.abs(est.v - ref.v) / est.se_v) < 4
+    assert tr.fp_reliability(est)[0]
+    assert np.max(np.abs(ref.ddv - tr.franz_parisi_gaussian(0.5, dim, t, q, nodes=256).ddv)) < 1e-3 * np.ptp(ref.ddv)
+
+
+def test_franz_parisi_error_bars_are_honest():
+    """The spread of V'' over 6 independent seeds agrees with the reported SE within a factor 2 (median over q),
+    for the d > 1 mixture and for the empirical measure."""
+    q = np.linspace(0.1, 3.0, 12)
+    dens = GaussianMixture.symmetric(1.0, 0.1, dim=8)
+    ests = [tr.franz_parisi_mixture(dens, 0.42, q, samples=600, seed=s) for s in range(6)]
+    ratio = np.median(np.std([e.ddv for e in ests], 0, ddof=1) / np.mean([e.se_ddv for e in ests], 0))
+    assert 0.5 < ratio < 2
+    points = tr.biroli_training_set(200, 32, seed=0)
+    qe = np.linspace(0.0, 4.0, 12)
+    ests = [tr.franz_parisi_empirical(points, 0.6, qe, 256, seed=s) for s in range(6)]
+    ratio = np.median(np.std([e.ddv for e in ests], 0, ddof=1) / np.mean([e.se_ddv for e in ests], 0))
+    assert 0.5 < ratio < 2
+
+
+def test_franz_parisi_reliability_flag():
+    """The old default (256 references) leaves the empirical V'' noise-dominated; 2048 resolve it."""
+    points = tr.biroli_training_set(400, 64, seed=0)
+    qe = np.linspace(0.0, 6.0, 41)
+    t = tr.collapse_time_gaussian(np.log(400) / 64)
+    ok, why = tr.fp_reliability(tr.franz_parisi_empirical(points, t, qe, 128))
+    assert not ok and "noise-dominated" in why
+    assert tr.fp_reliability(tr.franz_parisi_empirical(points, t, qe, 2048))[0]
 
 
 def test_unstable_phase_still_samples():

@@ -17,7 +17,7 @@ def run_demo(out: Path, seed: int = 0, device: str = "cpu", log=print) -> dict:
     return {
         "headline": (f"IFT fwd {fwd['mean_exp']:.3f}+-{fwd['se_exp']:.3f}, rev {rev['mean_exp']:.3f}+-"
                      f"{rev['se_exp']:.3f}; t_S(1,0.4) = {res['rates']['t_S_curvature']:.6f}; "
-                     f"t_C {res['collapse']['t_C_monte_carlo_self_weight_half']:.2f} "
+                     f"t_C {res['collapse']['t_C_monte_carlo_self_weight_half'] or float('nan'):.2f} "
                      f"(formula {res['collapse']['t_C_formula']:.2f})"),
         "ift_forward": fwd["mean_exp"], "ift_reverse": rev["mean_exp"], "pi_0": res["rates"]["pi_0"],
         "t_star": res["rates"]["t_star"], "t_C_formula": res["collapse"]["t_C_formula"],

@@ -65,15 +65,21 @@ class DiffusionConfig:
     unstable_sigma2: PosFloat = 3.0  # collapse
     collapse_dim: PosInt = 256
     collapse_n: PosInt = 20000
+    collapse_sigma2: PosFloat = 1.0  # variance of the training set's two Gaussian clusters
     collapse_samples: PosInt = 256
-    collapse_times: list[PosFloat] = field(default_factory=lambda: [0.9, 1.1, 1.2, 1.3, 1.4, 1.6, 2.0, 3.0])
+    collapse_points: Annotated[int, Field(ge=3)] = 13  # derived grid: t_C +- 3 crossover widths
+    collapse_times: list[PosFloat] = field(default_factory=list)  # explicit grid (empty: derived from d, n, sigma2)
     memo_n: PosInt = 200
     memo_samples: PosInt = 200
     memo_t_lo: PosFloat = 0.05  # Franz-Parisi potential (Fig. 11)
     fp_sigma2: PosFloat = 0.1
     fp_times: list[PosFloat] = field(default_factory=lambda: [0.42, 0.015, 0.01])
     fp_samples: PosInt = 10000
-    fp_points: Annotated[int, Field(ge=3)] = 300  # learned score (2-D mixture with means (+-a, +-a))
+    fp_points: Annotated[int, Field(ge=3)] = 300
+    fp_dim: Annotated[int, Field(ge=2)] = 8  # the d > 1 mixture potential (exact inner integral)
+    fp_dim_samples: PosInt = 2000
+    fp_references: PosInt = 1024  # empirical measure (d = 64, n = 400)
+    fp_bandwidth: PosFloat = 0.1  # learned score (2-D mixture with means (+-a, +-a))
     learned_a: PosFloat = 2.0
     learned_sigma2: PosFloat = 0.3
     learned_train_steps: PosInt = 1500  # about a minute on one idle core
@@ -323,14 +329,21 @@ def section_phase_diagram(cfg, out: Path, seed: int, device: str, log) -> dict:
 
 
 def section_collapse(cfg, out: Path, seed: int, device: str, log) -> dict:
-    points = tr.biroli_training_set(cfg.collapse_n, cfg.collapse_dim, seed=seed)
-    alpha = np.log(cfg.collapse_n) / cfg.collapse_dim
-    t_formula = tr.collapse_time_gaussian(alpha, 1.0)
-    probes = [tr.collapse_probe(points, t, cfg.collapse_samples, seed=seed) for t in cfg.collapse_times]
+    n, d, s2 = cfg.collapse_n, cfg.collapse_dim, cfg.collapse_sigma2
+    points = tr.biroli_training_set(n, d, sigma=np.sqrt(s2), seed=seed)
+    alpha = np.log(n) / d
+    t_formula = tr.collapse_time_gaussian(alpha, s2)
+    width = tr.collapse_width(n, d, s2)
+    # the grid: explicit, or derived from d, n, sigma^2 (t_C +- 3 widths, below t_S = 1/2 ln(d + sigma^2))
+    times = cfg.collapse_times or tr.collapse_grid(n, d, s2, cfg.collapse_points, 0.5 * np.log(d + s2)).tolist()
+    probes = [tr.collapse_probe(points, t, cfg.collapse_samples, seed=seed) for t in times]
     for p in probes:
-        delta = 1 - np.exp(-2 * p["t"])
-        p["f_theory"] = max(0.0, alpha + 0.5 * np.log(delta / (delta + np.exp(-2 * p["t"]))))
-    t_mc = tr.zero_crossing([p["t"] for p in probes], [p["w_self"] - 0.5 for p in probes])
+        delta, s = 1 - np.exp(-2 * p["t"]), s2 * np.exp(-2 * p["t"])
+        p["f_theory"] = max(0.0, alpha + 0.5 * np.log(delta / (delta + s)))
+    t_mc, t_mc_se, t_mc_edge = tr.collapse_crossing(probes)
+    if t_mc_edge:
+        log(f"collapse: E[w_self] does not cross 1/2 inside [{times[0]:.3f}, {times[-1]:.3f}]; the crossing lies "
+            f"beyond the {t_mc_edge} edge, no Monte Carlo t_C is reported")
     write_csv(out / "collapse.csv", probes)
     # memorisation under the exact empirical score of the digits: one reverse run from T = 3 to t_lo with
     # snapshots; each snapshot is denoised (Tweedie) and tested against the training set
@@ -351,7 +364,7 @@ def section_collapse(cfg, out: Path, seed: int, device: str, log) -> dict:
                      label="Monte Carlo f/alpha")
     grid = np.linspace(min(ts), max(ts), 200)
     dg = 1 - np.exp(-2 * grid)
-    axes[0].plot(grid, np.maximum(0, alpha + 0.5 * np.log(dg / (dg + np.exp(-2 * grid)))) / alpha, label="theory")
+    axes[0].plot(grid, np.maximum(0, alpha + 0.5 * np.log(dg / (dg + s2 * np.exp(-2 * grid)))) / alpha, label="theory")
     axes[0].plot(ts, [p["w_self"] for p in probes], "s--", label="E[w_self]")
     axes[0].axvline(t_formula, color="k", ls="--", label=f"t_C formula {t_formula:.3f}")
     axes[0].set_xlabel("t")
@@ -365,7 +378,9 @@ def section_collapse(cfg, out: Path, seed: int, device: str, log) -> dict:
     axes[1].legend(fontsize=8)
     save_figure(fig, out / "collapse.png")
     summary = {"alpha": alpha, "t_C_formula": t_formula, "t_C_monte_carlo_self_weight_half": t_mc,
-               "probes": probes, "digits_n": cfg.memo_n, "digits_alpha": memo_alpha,
+               "t_C_monte_carlo_se": t_mc_se, "t_C_monte_carlo_at_edge": t_mc_edge, "crossover_width": width,
+               "grid": "explicit" if cfg.collapse_times else "derived", "probes": probes, "digits_n": cfg.memo_n,
+               "digits_alpha": memo_alpha,
                "digits_t_C_gaussian_formula": memo_tc_formula, "digits_t_C_memorised_half": memo_tc,
                "memorisation": memo}
     write_json(out / "collapse.json", summary)
@@ -376,8 +391,8 @@ def section_fp_potential(cfg, out: Path, seed: int, device: str, log) -> dict:
     dens = GaussianMixture.symmetric(cfg.mu, cfg.fp_sigma2)
     q = np.linspace(0.075, 8.065, cfg.fp_points)
     plt = _plt()
-    fig, axes = plt.subplots(3, len(cfg.fp_times) + 1, figsize=(4 * (len(cfg.fp_times) + 1), 9))
-    rows, inflections = [], {}
+    fig, axes = plt.subplots(3, len(cfg.fp_times) + 2, figsize=(4 * (len(cfg.fp_times) + 2), 9))
+    rows, inflections, reliability = [], {}, {}
     for col, t in enumerate(cfg.fp_times):
         v, dv, ddv = tr.franz_parisi_1d(dens, t, q, cfg.fp_samples, seed)
         inflections[f"{t}"] = tr.inflection_points(q, ddv)
@@ -385,21 +400,44 @@ def section_fp_potential(cfg, out: Path, seed: int, device: str, log) -> dict:
             ax.plot(q, y)
             ax.set_title(f"{name}, t = {t}")
         rows += [{"t": t, "q": qi, "V": a, "dV": b, "ddV": c} for qi, a, b, c in zip(q, v, dv, ddv)]
+
+    def panel(column, qs, est, label, extra):
+        for ax, y, se in zip(axes[:, column], est[:3], est[3:]):
+            ax.plot(qs, y, label=label)
+            ax.fill_between(qs, y - 2 * se, y + 2 * se, alpha=0.25)
+        return [{"q": qi, "V": a, "dV": b, "ddV": c, "se_V": e, "se_dV": f, "se_ddV": g, **extra}
+                for qi, a, b, c, e, f, g in zip(qs, *est)]
+
+    # d > 1: the same mixture with means +-mu ones(d), exact inner integral, Monte Carlo quenched average +- SE
+    big = GaussianMixture.symmetric(cfg.mu, cfg.fp_sigma2, cfg.fp_dim)
+    for t in cfg.fp_times:
+        est = tr.franz_parisi_mixture(big, t, q, cfg.fp_dim_samples, seed)
+        ok, why = tr.fp_reliability(est)
+        reliability[f"mixture d={cfg.fp_dim}, t={t}"] = {"reliable": ok, "reason": why}
+        rows += panel(-2, q, est, f"t = {t}", {"t": t, "mixture_d": cfg.fp_dim})
+    axes[0, -2].set_title(f"mixture, d = {cfg.fp_dim} (+- 2 SE)")
+    # the empirical measure of n = 400 points in d = 64 (kernel-smoothed delta)
     points = tr.biroli_training_set(400, 64, seed=seed)
     qe = np.linspace(0.0, 6.0, 121)
     t_c = tr.collapse_time_gaussian(np.log(400) / 64)
     for t in (2 * t_c, t_c, 0.5 * t_c):
-        v, dv, ddv = tr.franz_parisi_empirical(points, t, qe, seed=seed, bandwidth=0.1)
-        for ax, y in zip(axes[:, -1], (v, dv, ddv)):
-            ax.plot(qe, y, label=f"t = {t:.2f}")
-        rows += [{"t": t, "q": qi, "V": a, "dV": b, "ddV": c, "empirical_d": 64} for qi, a, b, c in zip(qe, v, dv, ddv)]
+        est = tr.franz_parisi_empirical(points, t, qe, cfg.fp_references, cfg.fp_bandwidth, seed)
+        ok, why = tr.fp_reliability(est)
+        reliability[f"empirical d=64, t={t:.3f}"] = {
+            "reliable": ok, "reason": why + f"; V'' is resolved only on scales above the bandwidth {cfg.fp_bandwidth:g}"}
+        rows += panel(-1, qe, est, f"t = {t:.2f}", {"t": t, "empirical_d": 64})
     axes[0, -1].set_title(f"empirical, d = 64, n = 400 (t_C = {t_c:.2f})")
-    axes[0, -1].legend(fontsize=8)
+    for ax in axes[0, -2:]:
+        ax.legend(fontsize=8)
     for ax in axes[-1]:
         ax.set_xlabel("q")
     save_figure(fig, out / "franz_parisi.png")
     write_csv(out / "franz_parisi.csv", rows)
-    summary = {"mu": cfg.mu, "sigma2": cfg.fp_sigma2, "times": cfg.fp_times, "inflection_points": inflections}
+    for key, r in reliability.items():
+        if not r["reliable"]:
+            log(f"fp-potential: {key}: V'' not reliable: {r['reason']}")
+    summary = {"mu": cfg.mu, "sigma2": cfg.fp_sigma2, "times": cfg.fp_times, "inflection_points": inflections,
+               "reliability": reliability}
     write_json(out / "fp_potential.json", summary)
     return summary
 
@@ -479,7 +517,8 @@ def check(cfg: DiffusionConfig, sections) -> None:
     check_memory(8.0 * cfg.particles * cfg.dim * (8 + snapshots), f"{cfg.particles} particles in {cfg.dim} dimensions",
                  "lower particles (or raise snapshot_stride)")
     check_memory(8.0 * max(cfg.collapse_n * cfg.collapse_dim * 3, cfg.clone_pairs * cfg.clone_dim * 8,
-                           cfg.fp_samples * cfg.fp_points * 2),
+                           cfg.fp_samples * cfg.fp_points * 2, cfg.fp_references * 400 * 4,
+                           cfg.fp_dim_samples * (cfg.fp_points * 2 * 4 + 2 * cfg.fp_dim)),
                  "the collapse / speciation / Franz-Parisi sections", "lower collapse_n, clone_pairs or fp_samples")
 
 

@@ -17,6 +17,8 @@ Franz-Parisi potential (Yu & Huang Fig. 11, the authors' fpp.py): V(q, t) = -E l
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy.optimize import brentq
 from scipy.special import logsumexp
@@ -107,6 +109,45 @@ def collapse_time_gaussian(alpha: float, sigma2: float = 1.0) -> float:
     """t_C solving alpha + 1/2 ln(Delta_t / (Delta_t + sigma^2 e^-2t)) = 0 (Gaussian clusters, Biroli et al.)."""
     c = np.exp(-2.0 * alpha)
     return 0.5 * float(np.log1p(c * sigma2 / (1.0 - c)))
+
+
+COLLAPSE_WIDTHS = 3.0  # the derived Monte Carlo grid spans t_C +- 3 crossover widths
+
+
+def collapse_width(n: int, d: int, sigma2: float = 1.0) -> float:
+    """Width in t of the finite-d crossover of E[w_self] around the Gaussian-cluster t_C [derived]. With
+    s = sigma^2 e^-2t, ln(1/w_self - 1) = ln R ~ L(t) + sqrt(d s / (Delta + s)) xi (annealed sum over the other
+    points, Gaussian fluctuations of |z|^2 and of the cross term), L = ln n + d/2 ln(Delta / (Delta + s)), and
+    E[w_self] = E[logistic(-ln R)] adds the logistic spread pi^2/3; dL/dt = d s / (Delta (Delta + s)) because
+    s + sigma^2 Delta = sigma^2. Width = spread of ln R / (dL/dt) at t_C."""
+    t_c = collapse_time_gaussian(np.log(n) / d, sigma2)
+    e2 = np.exp(-2.0 * t_c)
+    s, delta = sigma2 * e2, 1.0 - e2
+    return float(np.sqrt(np.pi**2 / 3 + d * s / (delta + s)) * delta * (delta + s) / (d * s))
+
+
+def collapse_grid(n: int, d: int, sigma2: float = 1.0, points: int = 13, t_max: float = np.inf) -> np.ndarray:
+    """The collapse section's Monte Carlo times: `points` values over t_C +- COLLAPSE_WIDTHS crossover widths
+    (collapse_width), kept above t_C / 20 (t > 0) and below t_max (the speciation time: above it the other class
+    contributes to the posterior and the Gaussian-cluster picture no longer applies)."""
+    t_c = collapse_time_gaussian(np.log(n) / d, sigma2)
+    w = collapse_width(n, d, sigma2)
+    return np.linspace(max(t_c - COLLAPSE_WIDTHS * w, t_c / 20), min(t_c + COLLAPSE_WIDTHS * w, t_max), points)
+
+
+def collapse_crossing(probes: list[dict]) -> tuple[float | None, float | None, str | None]:
+    """Monte Carlo t_C: where E[w_self] (decreasing in t) crosses 1/2, linearly interpolated in the first
+    bracketing pair, with its Monte Carlo SE by the delta method (SE of w_self / |slope|). A crossing outside
+    the grid is not returned: (None, None, 'lower' | 'upper'), the edge beyond which it lies."""
+    t = np.array([p["t"] for p in probes])
+    w = np.array([p["w_self"] for p in probes]) - 0.5
+    se = np.array([p["w_self_se"] for p in probes])
+    idx = np.nonzero(np.sign(w[:-1]) != np.sign(w[1:]))[0]
+    if len(idx) == 0:
+        return None, None, "upper" if w[-1] > 0 else "lower"
+    i = idx[0]
+    slope = (w[i + 1] - w[i]) / (t[i + 1] - t[i])
+    return float(t[i] - w[i] / slope), float(max(se[i], se[i + 1]) / abs(slope)), None
 
 
 def biroli_training_set(n: int, dim: int, mu_tilde: float = 1.0, sigma: float = 1.0, seed: int = 0) -> np.ndarray:
@@ -200,11 +241,100 @@ def franz_parisi_1d(density: GaussianMixture, t: float, q, samples: int = 20_000
     return _derivatives(v_of, q, h)
 
 
-def franz_parisi_empirical(points: np.ndarray, t: float, q, references: int = 256, bandwidth: float = 0.02,
-                           seed: int = 0, h: float = 1e-3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """V(q), V', V'' for the empirical measure in d dimensions, q = |x_0 - x_0'|^2 / d. The posterior over
-    training points is exact (softmax weights); the delta in q is a Gaussian kernel of width `bandwidth`
-    [reconstructed: the paper treats 1-D mixtures only]."""
+class FPEstimate(NamedTuple):
+    """V(q), V'(q), V''(q) and their standard errors (0 for a quadrature)."""
+    v: np.ndarray
+    dv: np.ndarray
+    ddv: np.ndarray
+    se_v: np.ndarray
+    se_dv: np.ndarray
+    se_ddv: np.ndarray
+
+
+def _mean_se(per: tuple, weights: np.ndarray | None = None) -> FPEstimate:
+    """Mean over the first axis of per-sample V, V', V'' [S, Q] (quadrature weights if given) and the SE of
+    the mean of S independent samples."""
+    if weights is not None:
+        return FPEstimate(*(weights @ a for a in per), *(np.zeros(a.shape[1]) for a in per))
+    n = per[0].shape[0]
+    return FPEstimate(*(a.mean(0) for a in per), *(a.std(0, ddof=1) / np.sqrt(n) for a in per))
+
+
+def _per_sample_derivatives(fn, q: np.ndarray, rel_h: float = 1e-3) -> tuple:
+    """Per-sample (V, V', V'') [S, Q] by central differences of fn(q) [S, Q], each row a smooth deterministic
+    function (no Monte Carlo noise inside a row). Step h = rel_h q: float64 round-off of ln Z (~1e-15 |ln Z|)
+    costs ~4e-15 |ln Z| / h^2 in V'' and the truncation error is ~h^2 |V''''| / 12 ~ rel_h^2 / q^2 (V varies on the
+    scale q); both are far below the Monte Carlo error."""
+    h = rel_h * q
+    v0, vp, vm = fn(q), fn(q + h), fn(q - h)
+    return v0, (vp - vm) / (2 * h), (vp - 2 * v0 + vm) / h**2
+
+
+def _log_overlap_density(q: np.ndarray, d: int, lam: np.ndarray, tau2: np.ndarray, log_r: np.ndarray) -> np.ndarray:
+    """ln of the density [S, Q] of Q = |x_0 - x_0'|^2 / d at q when x_0 ~ sum_k r_k N(mu_k, tau_k^2 I_d):
+    |x_0 - x_0'|^2 / tau_k^2 is noncentral chi^2_d(lam_k), lam_k = |mu_k - x_0'|^2 / tau_k^2 (lam, log_r [S, K])."""
+    from scipy import stats
+
+    x = q[None, :, None] * d / tau2[None, None, :]
+    log_f = stats.ncx2.logpdf(x, d, lam[:, None, :]) + np.log(d / tau2)[None, None, :] + log_r[:, None, :]
+    return logsumexp(log_f, axis=2)
+
+
+def _check_overlaps(q) -> np.ndarray:
+    q = np.asarray(q, dtype=np.float64)
+    if np.any(q <= 0):
+        raise UserInputError("the overlap grid must stay above 0")
+    return q
+
+
+def franz_parisi_mixture(density: GaussianMixture, t: float, q, samples: int = 10_000,
+                         seed: int = 0) -> FPEstimate:
+    """V(q) = -E ln p(Q = q | x_t, x_0') for Gaussian-mixture data in any d, q = |x_0 - x_0'|^2 / d [derived]:
+    the posterior of x_0 given x_t is sum_k r_k(x_t) N(mu_k, tau_k^2 I) with tau_k^2 = s_k^2 Delta / v_k(t),
+    mu_k = tau_k^2 (m_k / s_k^2 + e^-t x_t / Delta), so the constrained integral over x_0 is exact (noncentral
+    chi^2 densities) and only the quenched average over (x_0', x_t) (the joint law, as fpp.py) is Monte Carlo:
+    per-sample V, V', V'' are smooth in q, and their SE is that of a mean of independent samples. For d = 1,
+    V is franz_parisi_1d's plus the q-independent E ln p_t(x_t) + 1/2 ln(2 pi Delta) (e^-H is the unnormalised
+    posterior)."""
+    if np.any(density.variances <= 0):
+        raise UserInputError("franz_parisi_mixture needs components of positive variance; use "
+                             "franz_parisi_empirical for an empirical measure")
+    q = _check_overlaps(q)
+    d = density.dim
+    ref = density.sample(samples, 0.0, seed, stream=97)
+    delta = 1.0 - np.exp(-2.0 * t)
+    xt = np.exp(-t) * ref + np.sqrt(delta) * rng.numpy_generator(seed, 98).normal(size=(samples, d))
+    tau2 = density.variances * delta / density.marginal(t)[1]
+    mu = tau2[None, :, None] * (density.means / density.variances[:, None])[None] \
+        + (tau2 * np.exp(-t) / delta)[None, :, None] * xt[:, None, :]
+    lam = np.sum((mu - ref[:, None, :]) ** 2, axis=2) / tau2[None, :]
+    with np.errstate(divide="ignore"):
+        log_r = np.log(density.responsibilities(xt, t))
+    return _mean_se(_per_sample_derivatives(lambda qs: -_log_overlap_density(qs, d, lam, tau2, log_r), q))
+
+
+def franz_parisi_gaussian(sigma2: float, dim: int, t: float, q, nodes: int = 512) -> FPEstimate:
+    """Reference for Gaussian data N(m, sigma^2 I_d) [derived]: the replica x_0' is a posterior draw, so
+    lam = |mu - x_0'|^2 / tau^2 ~ chi^2_d exactly and V(q) = -E_lam ln[(d / tau^2) ncx2_d(q d / tau^2; lam)] is a
+    1-D integral, done by Gauss-Legendre quadrature over the chi^2_d quantile (no Monte Carlo: SE = 0)."""
+    from scipy import stats
+
+    q = _check_overlaps(q)
+    u, w = np.polynomial.legendre.leggauss(nodes)
+    lam = stats.chi2.ppf(0.5 * (u + 1.0), dim)[:, None]
+    delta = 1.0 - np.exp(-2.0 * t)
+    tau2 = np.array([sigma2 * delta / (delta + sigma2 * np.exp(-2.0 * t))])
+    per = _per_sample_derivatives(lambda qs: -_log_overlap_density(qs, dim, lam, tau2, np.zeros((nodes, 1))), q)
+    return _mean_se(per, 0.5 * w)
+
+
+def franz_parisi_empirical(points: np.ndarray, t: float, q, references: int = 2048, bandwidth: float = 0.1,
+                           seed: int = 0) -> FPEstimate:
+    """V(q), V', V'' and their SEs for the empirical measure in d dimensions, q = |x_0 - x_0'|^2 / d. The posterior
+    over training points is exact (softmax weights); the delta in q is a Gaussian kernel of width `bandwidth`
+    [reconstructed: the paper treats 1-D mixtures only]. Per reference, V_r = -ln sum_nu p_nu K(q - o_nu) has the
+    analytic derivatives V_r' = <q - o>_w / b^2 and V_r'' = 1/b^2 - Var_w(q - o) / b^4 (w ~ p K), so no finite
+    differences; the SE is over the independent references."""
     n, d = points.shape
     gen = rng.numpy_generator(seed, 99)
     nu = gen.integers(0, n, size=references)
@@ -216,13 +346,30 @@ def franz_parisi_empirical(points: np.ndarray, t: float, q, references: int = 25
     overlaps = np.maximum(np.sum(points[nu] ** 2, 1)[:, None] - 2 * points[nu] @ points.T
                           + np.sum(points**2, 1)[None, :], 0) / d
     log_norm = np.log(bandwidth * np.sqrt(2 * np.pi))
-
-    def v_of(qs):
-        return np.array([-np.mean(logsumexp(minus_h - 0.5 * ((qi - overlaps) / bandwidth) ** 2 - log_norm, axis=1))
-                         for qi in qs])
-
     q = np.asarray(q, dtype=np.float64)
-    return _derivatives(v_of, q, h)
+    per = np.empty((3, references, len(q)))
+    for j, qi in enumerate(q):
+        gap = qi - overlaps
+        logits = minus_h - 0.5 * (gap / bandwidth) ** 2
+        lse = logsumexp(logits, axis=1)
+        w = np.exp(logits - lse[:, None])
+        mean = np.sum(w * gap, 1)
+        per[:, :, j] = (log_norm - lse, mean / bandwidth**2,
+                        1.0 / bandwidth**2 - (np.sum(w * gap**2, 1) - mean**2) / bandwidth**4)
+    return _mean_se(tuple(per))
+
+
+def fp_reliability(est: FPEstimate, rel: float = 0.1) -> tuple[bool, str]:
+    """V'' is called reliable when its error bar resolves its shape (its inflection points): the largest SE of V''
+    is at most `rel` times the range of V'' over the grid."""
+    span = float(np.ptp(est.ddv))
+    worst = float(np.max(est.se_ddv))
+    if not (np.all(np.isfinite(est.ddv)) and np.isfinite(worst)):
+        return False, "V'' is not finite on the whole grid"
+    if worst > rel * span:
+        return False, (f"max SE(V'') = {worst:.3g} exceeds {rel:g} x its range {span:.3g}: noise-dominated "
+                       "(raise the samples / references or the bandwidth)")
+    return True, f"max SE(V'') = {worst:.3g} <= {rel:g} x its range {span:.3g}"
 
 
 def inflection_points(q: np.ndarray, second: np.ndarray) -> list[float]:
