@@ -22,6 +22,7 @@ COMMANDS = {
     "train-noisy": ["train-noisy"],
     "audit-noisy": ["audit-noisy"],
     "shape-reward": ["shape-reward"],
+    "shape-reward solve": ["shape-reward", "solve"],
     "infer-choice infer": ["infer-choice", "infer"],
     "infer-choice sweep": ["infer-choice", "sweep"],
 }
@@ -29,7 +30,7 @@ COMMANDS = {
 INT_SETTING = {
     "train-rl": "steps", "play-ises": "max_actions", "bench-ises": "n_games", "fuse-gp run": "experts",
     "sample-diffusion": "particles", "map-landscape": "k", "train-noisy": "epochs", "audit-noisy": "permutations",
-    "shape-reward": "episodes", "infer-choice infer": "chains", "infer-choice sweep": "trials",
+    "shape-reward": "episodes", "shape-reward solve": "horizon", "infer-choice infer": "chains", "infer-choice sweep": "trials",
 }
 # A file input of each command that reads one, and what a malformed one looks like to it.
 FILE_OPTION = {
@@ -37,7 +38,7 @@ FILE_OPTION = {
     "bench-ises": ["--config", "{}"], "fuse-gp run": ["--dataset", "file", "--data", "{}"],
     "sample-diffusion": ["--set", "data=empirical", "--set", "points={}"], "map-landscape": None,
     "train-noisy": ["--config", "{}"], "audit-noisy": ["--checkpoint", "{}"], "shape-reward": ["--config", "{}"],
-    "infer-choice infer": ["--choices", "{}"], "infer-choice sweep": ["--config", "{}"],
+    "shape-reward solve": ["--mdp", "{}"], "infer-choice infer": ["--choices", "{}"], "infer-choice sweep": ["--config", "{}"],
 }
 
 

@@ -26,6 +26,7 @@ HEADLINE_KEYS: dict[str, tuple[str, ...]] = {
     "train-noisy": ("baseline_accuracy",),
     "audit-noisy": ("verdict",),
     "shape-reward": ("checks_passed",),
+    "shape-reward-solve": ("v_star",),
     "infer-choice": ("p_true_theta", "map_probability"),
 }
 SKIPPED = ("provenance", "config", "status", "error", "traceback")

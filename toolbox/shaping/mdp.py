@@ -24,7 +24,7 @@ class TabularMDP:
     name: str
     P: np.ndarray                 # [S, A, S] transition probabilities
     R: np.ndarray                 # [S, A] expected reward
-    horizon: int                  # episode length H
+    horizon: int                  # episode length H; 0: infinite horizon, discounted by gamma < 1
     start: np.ndarray             # [S] initial-state distribution
     reward_noise: np.ndarray | None = None   # [S, A] std of zero-mean Gaussian reward noise (None: deterministic)
     gamma: float = 1.0
@@ -38,14 +38,21 @@ class TabularMDP:
     def n_actions(self) -> int:
         return self.P.shape[1]
 
+    @property
+    def discounted(self) -> bool:
+        """An infinite-horizon discounted MDP (horizon 0): stationary values and policies, no time index."""
+        return self.horizon == 0
+
     def validate(self) -> "TabularMDP":
         S, A = self.R.shape
         if self.P.shape != (S, A, S) or self.start.shape != (S,):
             raise UserInputError(f"{self.name}: P must be [S, A, S] and start [S] with R [S, A] = {self.R.shape}")
         if not np.allclose(self.P.sum(-1), 1.0, atol=1e-9) or (self.P < 0).any():
             raise UserInputError(f"{self.name}: rows of P must be probability distributions")
-        if not np.isclose(self.start.sum(), 1.0) or self.horizon < 1:
+        if not np.isclose(self.start.sum(), 1.0) or self.horizon < 0:
             raise UserInputError(f"{self.name}: start must sum to 1 and the horizon be >= 1")
+        if not 0 <= self.gamma <= 1 or (self.discounted and self.gamma == 1):
+            raise UserInputError(f"{self.name}: gamma must be in [0, 1], and < 1 for an infinite horizon (horizon 0)")
         return self
 
 
@@ -145,12 +152,44 @@ def policy_evaluation(R: np.ndarray, P: np.ndarray, policy: np.ndarray, temperat
     return V
 
 
-def second_law(mdp: TabularMDP, policy: np.ndarray, temperature: float, prior=None) -> dict:
-    """Work W[pi] = E[sum c] + T sum KL, free energy F* = -V_soft(s0) and the gap W - F* >= 0 (notes A2.1)."""
-    _, V_soft = backward_induction(mdp.R, mdp.P, mdp.horizon, temperature, prior, mdp.gamma)
-    regularised = policy_evaluation(mdp.R, mdp.P, policy, temperature, prior, mdp.gamma)[0] @ mdp.start
-    expected_return = policy_evaluation(mdp.R, mdp.P, policy, 0.0, None, mdp.gamma)[0] @ mdp.start
-    free_energy = -float(V_soft[0] @ mdp.start)
+def discounted_policy_evaluation(R: np.ndarray, P: np.ndarray, policy: np.ndarray, gamma: float,
+                                 temperature: float = 0.0, prior=None) -> np.ndarray:
+    """V^pi [S] of a stationary policy [S, A] in a discounted MDP, exactly: the linear system
+    (I - gamma P_pi) V = r_pi - T KL(pi || pi0), the infinite-horizon form of `policy_evaluation`."""
+    if not 0 <= gamma < 1:
+        raise UserInputError(f"discounted policy evaluation needs 0 <= gamma < 1, got {gamma}")
+    S = R.shape[0]
+    gain = (policy * R).sum(-1)
+    if temperature > 0:
+        gain = gain - temperature * (xlogy(policy, policy) - policy * log_reference(prior, R.shape)).sum(-1)
+    return np.linalg.solve(np.eye(S) - gamma * np.einsum("sa,sat->st", policy, P), gain)
+
+
+def optimal_values(mdp: TabularMDP, temperature: float = 0.0, prior=None) -> tuple[np.ndarray, np.ndarray]:
+    """Soft (T > 0) or hard (T = 0) optimal values: (Q [H, S, A], V [H+1, S]) by backward induction, or the
+    stationary (Q [S, A], V [S]) by value iteration when the MDP is discounted with an infinite horizon."""
+    if mdp.discounted:
+        Q, V, _ = value_iteration(mdp.R, mdp.P, mdp.gamma, temperature, prior)
+        return Q, V
+    return backward_induction(mdp.R, mdp.P, mdp.horizon, temperature, prior, mdp.gamma)
+
+
+def start_value(mdp: TabularMDP, policy: np.ndarray, temperature: float = 0.0, prior=None) -> np.ndarray:
+    """V^pi [S] at the first step (finite horizon, policy [H, S, A]) or stationary (discounted, policy [S, A])."""
+    if mdp.discounted:
+        return discounted_policy_evaluation(mdp.R, mdp.P, policy, mdp.gamma, temperature, prior)
+    return policy_evaluation(mdp.R, mdp.P, policy, temperature, prior, mdp.gamma)[0]
+
+
+def second_law(mdp: TabularMDP, policy: np.ndarray, temperature: float, prior=None,
+               free_energy: float | None = None) -> dict:
+    """Work W[pi] = E[sum c] + T sum KL, free energy F* = -V_soft(s0) and the gap W - F* >= 0 (notes A2.1);
+    discounted sums (gamma^t) when gamma < 1. free_energy: F* when it is already known (skips the soft solve)."""
+    if free_energy is None:
+        V = optimal_values(mdp, temperature, prior)[1]
+        free_energy = -float((V if mdp.discounted else V[0]) @ mdp.start)
+    regularised = start_value(mdp, policy, temperature, prior) @ mdp.start
+    expected_return = start_value(mdp, policy) @ mdp.start
     work = -float(regularised)
     return {"work": work, "free_energy": free_energy, "gap": work - free_energy,
             "expected_cost": -float(expected_return), "kl_cost": work + float(expected_return)}

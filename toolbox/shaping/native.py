@@ -56,6 +56,14 @@ def backward_induction(R, P, horizon: int, temperature: float = 0.0, prior=None)
     return Q.reshape(*batch, horizon, S, A), V.reshape(*batch, horizon + 1, S)
 
 
+def optimal_values(model: mdp.TabularMDP, temperature: float = 0.0, prior=None):
+    """`mdp.optimal_values` with the kernel where it applies (a finite horizon with gamma = 1); the numpy
+    reference for discounted backward induction and for infinite-horizon value iteration."""
+    if model.discounted or model.gamma != 1:
+        return mdp.optimal_values(model, temperature, prior)
+    return backward_induction(model.R, model.P, model.horizon, temperature, prior)
+
+
 def policy_evaluation(R, P, policy, temperature: float = 0.0, prior=None) -> np.ndarray:
     """V^pi [H+1, S] (gamma = 1) as `mdp.policy_evaluation`, by the native kernel when it is built."""
     if not 0 <= temperature < np.inf:
