@@ -1,8 +1,9 @@
 """Scale check for fuse-gp: N training points (default 100,000, kin-like, 8-D) over M experts (default 200 of
-500 points, kd-tree cells), independent hyper-parameters trained shard by shard on the process backend, every rule
-fused on T test points; then the same run on the Ray backend must give bit-identical predictions.
+500 points, kd-tree cells), independent hyper-parameters (each expert its own L-BFGS) trained shard by shard on the
+process backend, every rule fused on T test points; then the same run on the Ray backend (or serial) must give
+bit-identical predictions. Prints each backend's wall and CPU time and the experts' L-BFGS iteration counts.
 
-    .venv/bin/python bench/bench_gpoe_scale.py [--n 100000] [--experts 200] [--test 2000] [--json out.json]
+    .venv/bin/python bench/bench_gpoe_scale.py [--n 100000] [--experts 200] [--test 2000] [--backends serial]
 """
 from __future__ import annotations
 
@@ -68,11 +69,17 @@ def main() -> None:
             f = fuse_rule(rule, pred, fusion.DEFAULT_EPS)
             rows[rule] = {**evaluate(d.y_test, f.mean * y_sd + y_mean, f.var * y_sd ** 2, d.y_train),
                           "fuse_s": time.perf_counter() - start}
+        its = experts.iterations
         report[backend] = {"fit_predict_wall_s": wall, "total_s": prep_s + wall, "cpu_s": cpu, "rules": rows,
-                           "not_converged": int((~experts.converged).sum())}
+                           "converged": int(experts.converged.sum()), "failed": int(experts.failed.sum()),
+                           "iterations": [int(its.min()), float(np.median(its)), int(its.max())],
+                           "evaluations": int(experts.evaluations.sum())}
         print(f"{backend}: fit + predict {wall:.1f} s wall (total with data {prep_s + wall:.1f} s), "
               f"{cpu:.1f} CPU-s{' (workers not counted)' if backend == 'ray' else ''}, load average "
               f"{__import__('os').getloadavg()[0]:.1f}")
+        print(f"  L-BFGS per expert: iterations min / median / max {its.min()} / {np.median(its):g} / {its.max()}, "
+              f"{int(experts.evaluations.sum())} evaluations in all, {int(experts.converged.sum())} of "
+              f"{experts.n_experts} stopped by their tolerance, {int(experts.failed.sum())} failed")
         for rule, r in rows.items():
             print(f"  {rule:16s} SMSE {r['smse']:.4f} MSLL {r['msll']:+.3f} NLPD {r['nlpd']:+.3f} "
                   f"cov95 {r['coverage95']:.3f} fuse {r['fuse_s'] * 1e3:.1f} ms")

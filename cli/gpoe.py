@@ -10,8 +10,9 @@ from toolbox.cli.common import (ConfigOpt, DebugOpt, DeviceOpt, ForceOpt, JsonOp
                                 Session, SetOpt, TrackOpt, guarded, run_dir, write_config)
 from toolbox.core.tracking import StepTable
 
-# The experts' training curves (NLML per point at each L-BFGS evaluation, per shard), logged when a run closes.
-TABLES = (StepTable("training.csv", "evaluation", ("partition", "shard")),)
+# The experts' training curves (NLML per point at each evaluation of each expert's own L-BFGS, with the iteration
+# it belongs to), logged when a run closes.
+TABLES = (StepTable("training.csv", "evaluation", ("partition", "expert")),)
 
 PANEL = "gPoE"
 RULES_HELP = "poe | gpoe-uniform | gpoe-entropy | gpoe-normalized | bcm | rbcm | grbcm (repeatable)."
@@ -53,7 +54,8 @@ def run(dataset: Annotated[Optional[str], typer.Option(
         track: TrackOpt = "tensorboard", report: ReportOpt = False, debug: DebugOpt = False) -> None:
     """Fit experts on each partition, fuse with every rule, compare with a full exact GP; table, CSV, plots.
 
-    Writes comparison.csv, summary.json, experts_<partition>.npz (for `fuse-gp predict`), bands_*.png,
+    Writes comparison.csv, summary.json, experts.csv and training.csv (each expert's own L-BFGS: iterations,
+    convergence, objective per evaluation), experts_<partition>.npz (for `fuse-gp predict`), bands_*.png,
     weight_maps.png and calibration.png. Experts run on the CPU (float64 Cholesky); fusion runs the C++ kernel,
     or the CUDA kernel with --device cuda (auto: when a GPU is visible)."""
     session = Session(json_out, debug)

@@ -93,26 +93,37 @@ def test_duplicate_inputs_with_tiny_noise_get_logged_jitter():
     assert np.isfinite(mean).all() and (var > 0).all()
 
 
-def test_an_expert_that_fails_to_train_keeps_its_start_and_is_flagged(monkeypatch):
+@pytest.mark.parametrize("how", ["diverges", "raises"])
+def test_an_expert_that_fails_to_train_keeps_its_start_and_is_flagged(monkeypatch, how):
+    """Each expert has its own optimiser: the second one (expert 1) blows its parameters up or hits a
+    linear-algebra error; expert 1 keeps its start and is flagged, expert 0 trains as it does alone."""
     import torch
 
-    def diverge(self, closure):  # an optimiser step that blows one expert's parameters up
-        with torch.no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.dim() and p.shape[0] == 2:
-                        p[1] = float("nan")
-        return closure()
+    real, calls = torch.optim.LBFGS.step, []
 
-    monkeypatch.setattr(torch.optim.LBFGS, "step", diverge)
+    def step(self, closure):
+        calls.append(1)
+        if len(calls) == 2:
+            if how == "raises":
+                raise torch.linalg.LinAlgError("cholesky: not positive definite")
+            with torch.no_grad():
+                for p in self.param_groups[0]["params"]:
+                    p.fill_(float("nan"))
+            return closure()
+        return real(self, closure)
+
     rng = np.random.default_rng(4)
     x, y = rng.normal(size=(40, 1)), rng.normal(size=40)
     xp, yp, mask = ge.pad(x, y, np.arange(40) % 2, 2)
+    alone = ge.fit(xp[:1], yp[:1], mask[:1], "rbf", "independent", iterations=3)
+    monkeypatch.setattr(torch.optim.LBFGS, "step", step)
     logs = []
     fitted = ge.fit(xp, yp, mask, "rbf", "independent", iterations=3, log=logs.append)
-    assert fitted.converged.tolist() == [True, False]
-    assert fitted.noise[1] == pytest.approx(0.1) and np.isfinite(fitted.nlml).all()
-    assert any("did not converge" in line for line in logs)
+    assert fitted.failed.tolist() == [False, True] and not fitted.converged[1]
+    assert fitted.noise[1] == pytest.approx(0.1) and fitted.lengthscale[1, 0] == pytest.approx(1.0)
+    assert np.isfinite(fitted.nlml).all()
+    assert fitted.lengthscale[0, 0] == alone.lengthscale[0, 0] and fitted.noise[0] == alone.noise[0]
+    assert any("failed to train" in line for line in logs)
 
 
 def test_bad_expert_setups_are_user_errors():

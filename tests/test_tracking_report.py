@@ -41,7 +41,7 @@ TABLES = {
     "train-rl": [StepTable("metrics.csv", "step"), StepTable("eval.csv", "updates", ("temperature",))],
     "bench-ises": [StepTable("trajectory.csv", "t", ("game", "agent", "budget_ms"))],
     "play-ises": [StepTable("trajectory.csv", "t", ("game", "agent", "budget_ms"))],
-    "fuse-gp": [StepTable("training.csv", "evaluation", ("partition", "shard"))],
+    "fuse-gp": [StepTable("training.csv", "evaluation", ("partition", "expert"))],
     "sample-diffusion": [StepTable("learned/score_training.csv", "step")],
     "map-landscape": [StepTable("rl_curve.csv", "episode")],
     "train-noisy": [StepTable("history.jsonl", "epoch", ("condition", "seed"))],

@@ -234,20 +234,22 @@ def check_xy(x: np.ndarray, y: np.ndarray, what: str = "training data") -> None:
 
 def load(name: str, n_train: int, n_test: int, seed: int, dims: int = 4, noise_var: float = 0.01,
          path: str = "", target: str = "", test_fraction: float = 0.2, lengthscale: float = 1.0,
-         signal_var: float = 1.0) -> Dataset:
+         signal_var: float = 1.0, noise_fraction: float = 0.01, friedman1_noise_sd: float = 1.0) -> Dataset:
+    """A data set by name; each generator takes its own parameters (gp-prior: dims, lengthscale, signal_var,
+    noise_var; kin-like and sarcos-like: noise_fraction; friedman1: friedman1_noise_sd)."""
     if name == "gp-prior":
         data = gp_prior(n_train, n_test, dims=dims, lengthscale=lengthscale, signal_var=signal_var,
                         noise_var=noise_var, seed=seed)
     elif name == "kin-like":
-        data = kin_like(n_train, n_test, seed=seed)
+        data = kin_like(n_train, n_test, noise_fraction=noise_fraction, seed=seed)
     elif name == "sarcos-like":
-        data = sarcos_like(n_train, n_test, seed=seed)
+        data = sarcos_like(n_train, n_test, noise_fraction=noise_fraction, seed=seed)
     elif name == "diabetes":
         data = diabetes(n_train, n_test, seed)
     elif name == "co2":
         data = co2(n_train, n_test, seed)
     elif name == "friedman1":
-        data = friedman1(n_train, n_test, seed=seed)
+        data = friedman1(n_train, n_test, noise_sd=friedman1_noise_sd, seed=seed)
     elif name == "file":
         if not path:
             raise UserInputError("dataset 'file' needs --data PATH (CSV with a header, or NPZ)")

@@ -34,13 +34,17 @@ class FuseGpConfig:
     noise_var: PosFloat = 0.01  # gp-prior observation noise
     lengthscale: PosFloat = 1.0  # gp-prior: the SE kernel's lengthscale (inputs uniform on [-2, 2]^dims)
     signal_var: PosFloat = 1.0  # gp-prior: the SE kernel's signal variance
+    noise_fraction: PosFloat = 0.01  # kin-like, sarcos-like: observation noise variance as a fraction of Var(f)
+    friedman1_noise_sd: PosFloat = 1.0  # friedman1: the noise standard deviation (make_friedman1's noise)
     experts: PosInt = 16
     partitions: list[Literal[(*PARTITIONS, "user")]] = field(default_factory=lambda: ["random", "kmeans", "kdtree"])
     labels: str = ""  # .npy / .csv of one integer expert label per training point (partition "user")
     rules: list[Literal[fusion.ALL_RULES]] = field(default_factory=lambda: list(fusion.ALL_RULES))
     hyper: Literal[("auto", *HYPER_MODES)] = "auto"  # auto: fixed (true values) when the data set knows them, else shared
     kernel: Literal[KERNELS] = "rbf"
-    iterations: PosInt = 50  # L-BFGS iterations
+    iterations: PosInt = 50  # L-BFGS iterations at most, per expert (its own optimiser; shared: the joint fit's)
+    tolerance_grad: PosFloat = gexperts.TOLERANCE_GRAD  # stop when max |gradient of the NLML per point| <= this
+    tolerance_change: PosFloat = gexperts.TOLERANCE_CHANGE  # ... or when the NLML per point or step changes less
     predict: Literal[PREDICT_TARGETS] = "y"  # entropy weights on the noisy-y predictive (prior k + s_n^2) or on the latent f
     eps: NonNegFloat = fusion.DEFAULT_EPS  # prior fallback where the sum of weights is below this
     full_gp_max: Count = 4000  # full exact GP reference on at most this many training points (0: none)
@@ -53,9 +57,9 @@ class FuseGpConfig:
 def fit_predict_shard(task: dict) -> dict:
     """One shard of experts: train (unless hyper-parameters are given) and predict at the query points."""
     start = time.perf_counter()
-    trace: list[float] = []
+    trace: list[dict] = []
     fitted = gexperts.fit(task["x"], task["y"], task["mask"], task["kernel"], task["hyper"], task["iterations"],
-                          task["init"], trace=trace)
+                          task["init"], trace=trace, **task["tolerances"])
     fit_s = time.perf_counter() - start
     start = time.perf_counter()
     mean, var, prior = gexperts.predict(fitted, task["query"])
@@ -64,30 +68,34 @@ def fit_predict_shard(task: dict) -> dict:
 
 
 def train_and_predict(x, y, mask, query, kernel, hyper, iterations, init, backend="serial", workers=0,
-                      experts_per_task=16, log=None, traces: list | None = None):
-    """Shared hyper-parameters are fitted jointly on all experts first; then shards of experts train (independent)
-    or just factorise (shared / fixed) and predict, on any executor backend, with identical results. `traces`,
-    when given, receives one training curve (NLML per point at each L-BFGS evaluation) per shard."""
-    shared_s = 0.0
+                      experts_per_task=16, log=None, traces: list | None = None, tolerances: dict | None = None):
+    """Shared hyper-parameters are fitted jointly on all experts first; then shards of experts train (independent:
+    each expert by its own optimiser, so the shard size does not matter) or just factorise (shared / fixed) and
+    predict, on any executor backend, with identical results. `traces`, when given, receives the training rows of
+    `experts.fit` (expert numbered over all experts; "all" for the joint shared fit). `tolerances`: tolerance_grad
+    and tolerance_change of the experts' L-BFGS."""
+    shared_s, tolerances, stats = 0.0, tolerances or {}, {}
     if hyper == "shared":
         start = time.perf_counter()
-        shared = gexperts.fit(x, y, mask, kernel, "shared", iterations, init, log=log)
+        shared = gexperts.fit(x, y, mask, kernel, "shared", iterations, init, log=log, trace=traces, **tolerances)
         shared_s = time.perf_counter() - start
         init = {"lengthscale": shared.lengthscale[0], "outputscale": shared.outputscale[0],
                 "noise": shared.noise[0]}
+        stats = {k: getattr(shared, k) for k in ("converged", "iterations", "evaluations", "failed")}
         hyper = "fixed"
     shards = [slice(s, s + experts_per_task) for s in range(0, x.shape[0], max(1, experts_per_task))]
     tasks = [{"x": x[s], "y": y[s], "mask": mask[s], "query": query, "kernel": kernel, "hyper": hyper,
-              "iterations": iterations, "init": init} for s in shards]
+              "iterations": iterations, "init": init, "tolerances": tolerances} for s in shards]
     parts = map_tasks(fit_predict_shard, tasks, backend=backend, workers=workers or None)
     if traces is not None:
-        traces += [p["trace"] for p in parts]
+        traces += [{**row, "expert": s.start + row["expert"]} for s, p in zip(shards, parts) for row in p["trace"]]
     joined = {k: np.concatenate([getattr(p["experts"], k) for p in parts]) for k in
-              ("lengthscale", "outputscale", "noise", "jitter", "nlml", "converged")}
-    experts = gexperts.ExpertSet(x, y * mask, mask, kernel, **joined)
-    bad = int((~experts.converged).sum())
+              ("lengthscale", "outputscale", "noise", "jitter", "nlml", "converged", "iterations", "evaluations",
+               "failed")}
+    experts = gexperts.ExpertSet(x, y * mask, mask, kernel, **{**joined, **stats})
+    bad = int(joined["failed"].sum())
     if bad and log:
-        log(f"gpoe: {bad} expert(s) kept their initial hyper-parameters (training did not converge)")
+        log(f"gpoe: {bad} expert(s) failed to train and kept their initial hyper-parameters")
     return (experts, np.concatenate([p["mean"] for p in parts]), np.concatenate([p["var"] for p in parts]),
             np.concatenate([p["prior"] for p in parts]), shared_s + sum(p["fit_s"] for p in parts),
             sum(p["predict_s"] for p in parts))
@@ -159,7 +167,8 @@ def run(cfg: FuseGpConfig, out: Path, seed: int = 0, log: Callable[[str], None] 
     """The whole comparison; experts run on the CPU, the fusion on `device` (cpu or cuda)."""
     check_cost(cfg)
     d = gdata.load(cfg.dataset, cfg.n_train, cfg.n_test, seed, cfg.dims, cfg.noise_var, cfg.data, cfg.target,
-                   lengthscale=cfg.lengthscale, signal_var=cfg.signal_var)
+                   lengthscale=cfg.lengthscale, signal_var=cfg.signal_var, noise_fraction=cfg.noise_fraction,
+                   friedman1_noise_sd=cfg.friedman1_noise_sd)
     hyper = cfg.hyper if cfg.hyper != "auto" else ("fixed" if d.true_hyper else "shared")
     if hyper == "fixed" and not d.true_hyper:
         raise UserInputError(f"hyper = fixed needs known hyper-parameters; data set {d.name} has none")
@@ -173,10 +182,12 @@ def run(cfg: FuseGpConfig, out: Path, seed: int = 0, log: Callable[[str], None] 
     n_test = len(xt)
     init = ({k: d.true_hyper[k] for k in ("lengthscale", "outputscale", "noise")} if hyper == "fixed" else
             {"lengthscale": 1.0, "outputscale": 1.0, "noise": 0.1})
+    tolerances = {"tolerance_grad": cfg.tolerance_grad, "tolerance_change": cfg.tolerance_change}
     unstd = lambda m, v: (m * y_scale + y_shift, v * y_scale ** 2)  # noqa: E731
     log(f"fuse-gp: {d.name}, {len(ys)} training / {n_test} test points, d = {xs.shape[1]}, "
         f"{cfg.experts} experts, hyper-parameters {hyper}, kernel {cfg.kernel}")
     rows, curves, tests, maps = [], {}, {}, {}
+    saved, training, expert_rows, optimisation = {}, [], [], {}
     reference = None
     steps = len(cfg.partitions) + (cfg.full_gp_max > 0)
     done = 0
@@ -186,7 +197,9 @@ def run(cfg: FuseGpConfig, out: Path, seed: int = 0, log: Callable[[str], None] 
         start = time.perf_counter()
         full, mean, var, _, fit_s, predict_s = train_and_predict(
             xp, yp, mp, query, cfg.kernel, "independent" if hyper != "fixed" else "fixed", cfg.iterations, init,
-            log=log)
+            log=log, tolerances=tolerances)
+        expert_rows += _expert_rows("full-gp", full)
+        optimisation["full-gp"] = _optimisation(full)
         pred = as_target(mean, var, full.outputscale, full.noise, "y")
         m_, v_ = unstd(pred.mean[0], pred.var[0])
         reference = {"mean": m_, "var": v_}
@@ -199,7 +212,6 @@ def run(cfg: FuseGpConfig, out: Path, seed: int = 0, log: Callable[[str], None] 
         done += 1
         if progress:
             progress(done, steps)
-    saved, training = {}, []
     for part in cfg.partitions:
         if part == "user":
             if not cfg.labels:
@@ -211,12 +223,13 @@ def run(cfg: FuseGpConfig, out: Path, seed: int = 0, log: Callable[[str], None] 
         sizes = mp.sum(1)
         if sizes.max() > 3 * sizes.mean():
             log(f"  {part}: unequal experts (largest {sizes.max()}, mean {sizes.mean():.0f}); padding to the largest")
-        traces: list[list[float]] = []
+        traces: list[dict] = []
         experts, mean, var, prior, fit_s, predict_s = train_and_predict(
             xp, yp, mp, query, cfg.kernel, hyper, cfg.iterations, init, cfg.backend, cfg.workers,
-            cfg.experts_per_task, log, traces)
-        training += [{"partition": part, "shard": i, "evaluation": k + 1, "nlml_per_point": v}
-                     for i, trace in enumerate(traces) for k, v in enumerate(trace)]
+            cfg.experts_per_task, log, traces, tolerances)
+        training += [{"partition": part, **row} for row in traces]
+        expert_rows += _expert_rows(part, experts)
+        optimisation[part] = _optimisation(experts)
         path = out / f"experts_{part}.npz"
         experts.save(path, labels=labels, x_shift=x_shift, x_scale=x_scale, y_shift=np.array(y_shift),
                      y_scale=np.array(y_scale), predict=np.array(cfg.predict))
@@ -226,7 +239,7 @@ def run(cfg: FuseGpConfig, out: Path, seed: int = 0, log: Callable[[str], None] 
         grbcm_fit = grbcm_predict = 0.0
         if "grbcm" in cfg.rules and n_experts >= 2:
             comm, pred_plus, grbcm_fit, grbcm_predict = _grbcm_experts(xs, ys, labels, n_experts, part, query, cfg,
-                                                                       hyper, init, seed, log)
+                                                                       hyper, init, seed, log, tolerances)
         part_curves, part_tests = {}, {}
         for rule in cfg.rules:
             if rule == "grbcm" and comm is None:
@@ -246,17 +259,41 @@ def run(cfg: FuseGpConfig, out: Path, seed: int = 0, log: Callable[[str], None] 
         maps[part] = {"sum_beta": beta[:, :n_test].sum(0), "dominant": beta[:, :n_test].argmax(0),
                       "slice_beta": beta[:, n_test:]}
         curves[part], tests[part] = part_curves, part_tests
-        log(f"  {part}: {n_experts} experts (sizes {sizes.min()}-{sizes.max()}), fit {fit_s:.1f} s, "
+        its = optimisation[part]
+        log(f"  {part}: {n_experts} experts (sizes {sizes.min()}-{sizes.max()}), fit {fit_s:.1f} s "
+            f"({its['iterations_min']}-{its['iterations_max']} L-BFGS iterations, {its['converged']} converged), "
             f"predict {predict_s:.1f} s")
         done += 1
         if progress:
             progress(done, steps)
-    write_csv(out / "training.csv", training, ["partition", "shard", "evaluation", "nlml_per_point"])
+    write_csv(out / "training.csv", training, ["partition", "expert", "evaluation", "iteration", "nlml_per_point"])
+    write_csv(out / "experts.csv", expert_rows, list(expert_rows[0]) if expert_rows else ["partition", "expert"])
     return _report(cfg, d, hyper, rows, curves, tests, maps, reference, saved, slice_x[:, 0] * x_scale[0] + x_shift[0],
-                   out, seed)
+                   out, seed, optimisation)
 
 
-def _grbcm_experts(xs, ys, labels, n_experts, part, query, cfg, hyper, init, seed, log):
+def _expert_rows(part: str, experts: gexperts.ExpertSet) -> list[dict]:
+    """One row per expert: its size, optimisation (iterations, evaluations, converged, failed) and fitted values."""
+    return [{"partition": part, "expert": i, "points": int(experts.sizes[i]),
+             "iterations": int(experts.iterations[i]), "evaluations": int(experts.evaluations[i]),
+             "converged": bool(experts.converged[i]), "failed": bool(experts.failed[i]),
+             "nlml_per_point": float(experts.nlml[i]),
+             "outputscale": float(experts.outputscale[i]), "noise": float(experts.noise[i]),
+             "jitter": float(experts.jitter[i]),
+             **{f"lengthscale_{j}": float(v) for j, v in enumerate(experts.lengthscale[i])}}
+            for i in range(experts.n_experts)]
+
+
+def _optimisation(experts: gexperts.ExpertSet) -> dict:
+    """A partition's optimisation in summary.json: iteration counts and how many experts converged or failed."""
+    its = experts.iterations
+    return {"iterations_min": int(its.min()), "iterations_median": float(np.median(its)),
+            "iterations_max": int(its.max()), "evaluations_total": int(experts.evaluations.sum()),
+            "converged": int(experts.converged.sum()), "failed": int(experts.failed.sum()),
+            "experts": experts.n_experts}
+
+
+def _grbcm_experts(xs, ys, labels, n_experts, part, query, cfg, hyper, init, seed, log, tolerances):
     comm_idx, rest = _grbcm_layout(labels, n_experts, seed)
     if part == "user":
         sub_labels, local = check_labels(labels[rest], len(rest))
@@ -268,7 +305,7 @@ def _grbcm_experts(xs, ys, labels, n_experts, part, query, cfg, hyper, init, see
     xp, yp, mp = gexperts.pad(xs[index], ys[index], owner, local + 1)
     experts, mean, var, prior, fit_s, predict_s = train_and_predict(
         xp, yp, mp, query, cfg.kernel, hyper, cfg.iterations, init, cfg.backend, cfg.workers, cfg.experts_per_task,
-        log)
+        log, tolerances=tolerances)
     pred = as_target(mean, var, experts.outputscale, experts.noise, cfg.predict)
     comm = Predictions(pred.mean[:1], pred.var[:1], pred.weight_prior[:1], pred.prior_var, pred.noise)
     plus = Predictions(pred.mean[1:], pred.var[1:], pred.weight_prior[1:], pred.prior_var, pred.noise)
@@ -291,7 +328,7 @@ def _read_labels(path: str) -> np.ndarray:
     return np.load(p) if p.suffix == ".npy" else np.loadtxt(p, delimiter=",", ndmin=1)
 
 
-def _report(cfg, d, hyper, rows, curves, tests, maps, reference, saved, slice_t, out, seed) -> dict:
+def _report(cfg, d, hyper, rows, curves, tests, maps, reference, saved, slice_t, out, seed, optimisation) -> dict:
     from toolbox.core.io import write_json
 
     write_csv(out / "comparison.csv", rows)
@@ -300,6 +337,7 @@ def _report(cfg, d, hyper, rows, curves, tests, maps, reference, saved, slice_t,
     summary = {"dataset": d.name, "n_train": len(d.y_train), "n_test": len(d.y_test), "dims": d.x_train.shape[1],
                "experts": cfg.experts, "hyper": hyper, "kernel": cfg.kernel, "predict": cfg.predict, "seed": seed,
                "noise_var": d.noise_var, "true_hyper": d.true_hyper, "nlpd_floor": floor, "rows": rows, "saved_experts": saved,
+               "optimisation": optimisation,
                "best": best and {"partition": best["partition"], "rule": best["rule"], "nlpd": best["nlpd"],
                                  "smse": best["smse"]}}
     if cfg.plots:
