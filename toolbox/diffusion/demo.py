@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from toolbox.demo import check
 from toolbox.diffusion.pipeline import DiffusionConfig, run
 
 
@@ -21,4 +22,10 @@ def run_demo(out: Path, seed: int = 0, device: str = "cpu", log=print) -> dict:
                      f"(formula {res['collapse']['t_C_formula']:.2f})"),
         "ift_forward": fwd["mean_exp"], "ift_reverse": rev["mean_exp"], "pi_0": res["rates"]["pi_0"],
         "t_star": res["rates"]["t_star"], "t_C_formula": res["collapse"]["t_C_formula"],
+        # the integral fluctuation theorem <exp(-dS_tot)> = 1 within 4 of its standard errors, and the note's
+        # acceptance numbers (diffusion.md §5.1, 5.4): t_S(1, 0.4) and pi(0) by quadrature
+        "checks": [check("IFT forward <exp(-dS)>", fwd["mean_exp"], 1.0, 4 * fwd["se_exp"]),
+                   check("IFT reverse <exp(-dS)>", rev["mean_exp"], 1.0, 4 * rev["se_exp"]),
+                   check("t_S(mu=1, sigma2=0.4)", res["rates"]["t_S_curvature"], 0.386485, 1e-6),
+                   check("pi(0), mu=1, sigma2=0.4", res["rates"]["pi_0"], 0.84504, 1e-4)],
     }

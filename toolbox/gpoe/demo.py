@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from toolbox.demo import check
 from toolbox.gpoe import fusion
 from toolbox.gpoe.pipeline import FuseGpConfig, run
 
@@ -28,4 +29,9 @@ def run_demo(out: Path, seed: int = 0, device: str = "cpu", log=print) -> dict:
                     f"{uniform['smse']:.4f}; MSLL {gpoe['msll']:.2f}; kernel rel err {kernel_err:.1e}",
         "full_gp_smse": full["smse"], "gpoe_normalized_smse": gpoe["smse"], "gpoe_normalized_msll": gpoe["msll"],
         "gpoe_uniform_smse": uniform["smse"], "kernel_vs_reference_rel_err": kernel_err,
+        # the exact GP with the generator's true hyper-parameters is calibrated: its 95% interval covers a share
+        # 0.95 of the 300 test points up to binomial noise (SE sqrt(0.95 * 0.05 / 300) = 0.0126; 4 SE allowed);
+        # the float32 kernel against its float64 reference: float32 rounding over 16 experts (measured ~1e-7)
+        "checks": [check("full GP 95% coverage", full["coverage95"], 0.95, 0.05),
+                   check("fusion kernel vs float64 (max rel err)", kernel_err, 0.0, 1e-5)],
     }
