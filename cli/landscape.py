@@ -27,8 +27,11 @@ def map_landscape(
                                                                    "text | reuters | synthetic.")] = None,
     aspects: Annotated[Optional[Path], typer.Option("--aspects", help="Expert keywords: TOML or YAML, "
                                                                       "aspect -> keyword -> weight.")] = None,
-    k: Annotated[Optional[int], typer.Option("--k", help="Number of topics (paper: 39).")] = None,
-    k_range: Annotated[Optional[str], typer.Option("--k-range", help="Choose K by coherence, e.g. 10:60:5.")] = None,
+    k: Annotated[Optional[int], typer.Option("--k", help="Fixed number of topics (paper: 39); default: chosen by "
+                                                         "coherence over --k-range.")] = None,
+    k_range: Annotated[Optional[str], typer.Option("--k-range", help="K candidates for the coherence choice, e.g. "
+                                                                     "10:60:5; default auto (from the corpus "
+                                                                     "size).")] = None,
     bin: Annotated[Optional[str], typer.Option("--bin", help="Time slices: year | quarter | month | week | N.")] = None,
     date_from: Annotated[Optional[str], typer.Option("--date-from", help="Keep documents from this ISO date.")] = None,
     date_to: Annotated[Optional[str], typer.Option("--date-to", help="Keep documents up to this ISO date.")] = None,
@@ -44,7 +47,7 @@ def map_landscape(
     with guarded(session):
         from toolbox.core.config import resolve
         from toolbox.core.device import resolve_device
-        from toolbox.landscape.pipeline import LandscapeConfig, run
+        from toolbox.landscape.pipeline import LandscapeConfig, prepare, run
 
         dev = resolve_device(device)  # validated; the pipeline is CPU-only (gensim)
         explicit = {"source": source, "format": format, "aspects": str(aspects) if aspects else None, "k": k,
@@ -53,10 +56,11 @@ def map_landscape(
         cfg = resolve(LandscapeConfig(), config, set_, explicit)
         select = {"agent": agent, "episodes": episodes}
         cfg = resolve(cfg, None, None, {"select": {kk: v for kk, v in select.items() if v is not None}})
+        inputs = prepare(cfg, seed, log=session.info)  # every setting and file checked, the corpus read
         folder = run_dir(out, "map-landscape", force)
         write_config(folder, cfg, seed, dev, track=track, report=report, tables=TABLES)
         session.info(f"map-landscape run folder: {folder}")
-        summary = run(cfg, folder, seed, log=session.info)
+        summary = run(cfg, folder, seed, log=session.info, inputs=inputs)
         rows = [[t["rank"], t["topic"], t["label"], f"{t['magnitude']:.4f}", " ".join(t["top_words"][:6])]
                 for t in sorted(summary["topics"], key=lambda t: t["rank"])[:10]]
         session.table("ranked trends", ["rank", "topic", "label", "magnitude", "top words"], rows)

@@ -28,7 +28,7 @@ def test_planted_trend_is_recovered(tmp_path):
     assert p["mix_entropy_last"] < p["mix_entropy_first"]
     assert p["rising_topic_rank"] == 1
     summary = json.loads((tmp_path / "summary.json").read_text())
-    rising = summary["topics"][p["rising_topic_model_index"]]
+    rising = summary["topics"][p["rising_topic_model_topics"][0]]
     assert rising["label"] == "emerging" and summary["base"]["labels"]["emerging"] == 1
 
 

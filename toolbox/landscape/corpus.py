@@ -47,6 +47,7 @@ class Corpus:
     slices: list[int]
     slice_labels: list[str]
     report: dict
+    ordered: bool = True  # tokens in their original order (False for bag-of-words sources: Reuters, synthetic)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -199,12 +200,21 @@ def read_csv(path: Path, text_field="", date_field="", title_field="") -> list[D
     return _records_to_docs(_csv_rows(path, ","), path, text_field, date_field, title_field)
 
 
+_COPYRIGHT = re.compile(r"\s*(?:©|\(c\)\s*\d{4}|Copyright\s+(?:©\s*)?\d{4}).*$", re.IGNORECASE | re.DOTALL)
+
+
 def read_scopus(path: Path, text_field="", date_field="", title_field="") -> list[Document]:
-    """Scopus CSV export: Title, Abstract, Year (and EID as the id); '[No abstract available]' counts as empty."""
+    """Scopus CSV export as the database writes it: UTF-8 with a BOM, every field quoted (abstracts hold commas,
+    quotes and line breaks), the standard columns (Authors, Title, Year, Source title, ..., DOI, Link, Abstract,
+    Author Keywords, Index Keywords, ..., Publication Stage, Open Access, Source, EID). Dated by Year; the id is
+    the EID (else the DOI); '[No abstract available]' is empty and the publisher's copyright line that closes an
+    abstract ('© 2021 Elsevier B.V. All rights reserved.') is cut."""
     rows = _csv_rows(path, ",")
     for r in rows:
-        if (r.get("Abstract") or "").strip().lower() == "[no abstract available]":
-            r["Abstract"] = ""
+        abstract = (r.get("Abstract") or "").strip()
+        if abstract.lower() == "[no abstract available]":
+            abstract = ""
+        r["Abstract"] = _COPYRIGHT.sub("", abstract)
         r["id"] = r.get("EID") or r.get("DOI") or ""
     return _records_to_docs(rows, path, text_field or "Abstract", date_field or "Year", title_field or "Title",
                             id_prefix="scopus-")
@@ -276,8 +286,11 @@ def detect_format(path: Path) -> str:
         if "\t" in head:
             raise UserInputError(f"{path}: tab-delimited but not a Web of Science export (no TI/AB/PY columns)")
     if name.endswith(".csv"):
-        head = _open_text(path).split("\n", 1)[0]
-        return "scopus" if "EID" in head and "Abstract" in head else "csv"
+        try:
+            head = set(next(csv.reader(_open_text(path).splitlines()[:1]), []))
+        except csv.Error:  # reading it as CSV then names the problem
+            head = set()
+        return "scopus" if {"Title", "Year", "Abstract"} <= head and head & {"EID", "Source title"} else "csv"
     raise UserInputError(f"{path}: cannot tell the format from the name; pass --format ({', '.join(FORMATS[1:])})")
 
 
@@ -333,23 +346,27 @@ def stemmer():
     return PorterStemmer().stem
 
 
+def check_bin(bin_spec: str) -> None:
+    if bin_spec.isdigit() and int(bin_spec) < 1:
+        raise UserInputError("--bin N needs N >= 1")
+    if not bin_spec.isdigit() and bin_spec not in BINS:
+        raise UserInputError(f"--bin must be one of {', '.join(BINS)} or a number of bins, got {bin_spec!r}")
+
+
 def time_bins(dates: list[date], bin_spec: str) -> tuple[list[int], list[str]]:
     """Slice index per date and the slice labels: calendar bins (year/quarter/month/week) or N equal-width bins.
 
     Calendar bins cover every period from the first date to the last, empty periods included, so slices are
     equally spaced in time (the trend slope is per slice).
     """
+    check_bin(bin_spec)
     if bin_spec.isdigit():
         n = int(bin_spec)
-        if n < 1:
-            raise UserInputError("--bin N needs N >= 1")
         lo, hi = min(dates).toordinal(), max(dates).toordinal()
         width = max(hi - lo + 1, 1) / n
         idx = [min(int((d.toordinal() - lo) / width), n - 1) for d in dates]
         labels = [date.fromordinal(int(lo + i * width)).isoformat() for i in range(n)]
         return idx, labels
-    if bin_spec not in BINS:
-        raise UserInputError(f"--bin must be one of {', '.join(BINS)} or a number of bins, got {bin_spec!r}")
 
     def key(d: date) -> int:
         if bin_spec == "year":
@@ -450,4 +467,5 @@ def clean(docs: list[Document], bin_spec: str = "year", stem: bool = False, phra
     }
     return Corpus(doc_ids=[d.doc_id for d in kept_docs], titles=[d.title for d in kept_docs],
                   texts=[d.text if d.tokens is None else " ".join(d.tokens[:60]) for d in kept_docs],
-                  tokens=kept_tokens, dates=dates, slices=slices, slice_labels=labels, report=report)
+                  tokens=kept_tokens, dates=dates, slices=slices, slice_labels=labels, report=report,
+                  ordered=all(d.tokens is None for d in kept_docs))

@@ -117,28 +117,50 @@ def magnitude_by_slice(theta: np.ndarray, lengths: np.ndarray, slices: np.ndarra
     return out
 
 
-def trend(series: np.ndarray, confidence: float = 0.95) -> dict:
-    """OLS slope of a series over slice index (NaNs skipped) with its two-sided t confidence interval.
+def min_slice_docs(counts) -> int:
+    """The derived support threshold: max(5, ceil(0.1 x mean documents per non-empty slice)) [R]. A slice with
+    fewer documents has a magnitude too noisy to decide a peak or pull a trend (2 documents give shares in steps
+    of 1/2)."""
+    filled = [c for c in counts if c > 0]
+    return max(5, math.ceil(0.1 * sum(filled) / len(filled))) if filled else 5
 
-    label: emerging if the interval lies above 0, fading if below, else stable.
+
+def trend(series: np.ndarray, weights: np.ndarray | None = None, confidence: float = 0.95) -> dict:
+    """Weighted least-squares slope of a series over slice index with its two-sided t confidence interval.
+
+    weights w_s are the documents per slice (a slice's magnitude is a mean over its documents, so its variance
+    falls as 1 / D_s); slices with weight 0 (too few documents) or NaN are left out; equal weights give OLS:
+    b = sum w (x - xbar)(y - ybar) / sum w (x - xbar)^2, se^2 = sum w r^2 / ((n - 2) sum w (x - xbar)^2), with
+    weighted means xbar, ybar. label: emerging if the interval lies above 0, fading if below, else stable.
     """
     y = np.asarray(series, dtype=np.float64)
     x = np.arange(len(y), dtype=np.float64)
-    ok = np.isfinite(y)
-    x, y = x[ok], y[ok]
+    w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=np.float64)
+    ok = np.isfinite(y) & (w > 0)
+    x, y, w = x[ok], y[ok], w[ok]
     if len(y) < 3:
         slope = float(y[-1] - y[0]) if len(y) == 2 else 0.0
         return {"slope": slope, "ci_low": float("nan"), "ci_high": float("nan"), "p_value": 1.0,
                 "label": "stable", "relative_change": 0.0}
-    fit = stats.linregress(x, y)
-    half = stats.t.ppf(0.5 + confidence / 2, len(y) - 2) * fit.stderr
-    low, high = fit.slope - half, fit.slope + half
+    xbar, ybar = (w @ x) / w.sum(), (w @ y) / w.sum()
+    sxx = w @ (x - xbar) ** 2
+    slope = (w @ ((x - xbar) * (y - ybar))) / sxx
+    resid = y - ybar - slope * (x - xbar)
+    dof = len(y) - 2
+    se = math.sqrt(max(w @ resid ** 2, 0.0) / dof / sxx)
+    half = stats.t.ppf(0.5 + confidence / 2, dof) * se
+    low, high = slope - half, slope + half
     label = "emerging" if low > 0 else "fading" if high < 0 else "stable"
-    mean = y.mean()
-    rel = fit.slope * (x[-1] - x[0]) / mean if mean > 0 else 0.0  # fitted change over the span / mean level
-    p = float(fit.pvalue) if np.isfinite(fit.pvalue) else (0.0 if fit.slope != 0 else 1.0)
-    return {"slope": float(fit.slope), "ci_low": float(low), "ci_high": float(high), "p_value": p,
+    p = float(2 * stats.t.sf(abs(slope) / se, dof)) if se > 0 else (0.0 if slope != 0 else 1.0)
+    rel = slope * (x[-1] - x[0]) / ybar if ybar > 0 else 0.0  # fitted change over the span / mean level
+    return {"slope": float(slope), "ci_low": float(low), "ci_high": float(high), "p_value": p,
             "label": label, "relative_change": float(rel)}
+
+
+def peak(series: np.ndarray, supported: np.ndarray) -> int | None:
+    """The slice where a series is highest among the supported slices (None when no supported slice has a value)."""
+    y = np.where(np.asarray(supported, bool) & np.isfinite(series), series, -np.inf)
+    return int(np.argmax(y)) if np.isfinite(y).any() else None
 
 
 def entropy_shift_ci(theta: np.ndarray, lengths: np.ndarray, slices: np.ndarray, n_slices: int, rng,

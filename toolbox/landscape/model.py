@@ -17,6 +17,7 @@ from toolbox.core.config import Count, PosInt
 from toolbox.core.errors import UserInputError
 
 COHERENCES = ("c_v", "c_npmi", "u_mass", "c_uci")
+ALPHAS = ("symmetric", "asymmetric", "auto")
 
 
 @dataclasses.dataclass
@@ -76,12 +77,12 @@ def fit_lda(bow, dictionary, k: int, seed: int, settings: LdaSettings, eta=None,
     common = dict(corpus=None, id2word=dictionary, num_topics=k, passes=settings.passes,
                   iterations=settings.iterations, chunksize=settings.chunksize, random_state=seed, eta=eta,
                   eval_every=None)
+    check_settings(settings)
+    alpha = settings.alpha if settings.alpha in ALPHAS else float(settings.alpha)
     if settings.engine == "multicore":
-        if settings.alpha == "auto":
-            raise UserInputError("alpha='auto' needs engine='single' (LdaMulticore cannot learn alpha)")
-        lda = LdaMulticore(workers=_workers(settings.workers), alpha=settings.alpha, **common)
+        lda = LdaMulticore(workers=_workers(settings.workers), alpha=alpha, **common)
     elif settings.engine == "single":
-        lda = LdaModel(alpha=settings.alpha, update_every=1, **common)
+        lda = LdaModel(alpha=alpha, update_every=1, **common)
     else:
         raise UserInputError(f"engine must be multicore or single, got {settings.engine!r}")
     if init_boost is not None:
@@ -130,13 +131,31 @@ def fit(bow, dictionary, k: int, seed: int, settings: LdaSettings, slices: np.nd
     return FittedModel(lda=lda, phi=phi, theta=theta, slice_counts=counts, perplexity=perplexity(phi, theta, bow))
 
 
-def coherence(lda, texts, dictionary, bow, measure: str) -> float:
+def check_settings(settings: LdaSettings) -> None:
+    """The LDA options gensim would only reject (or silently misread) once fitting starts."""
+    if settings.alpha not in ALPHAS:
+        try:
+            ok = 0 < float(settings.alpha) < math.inf
+        except ValueError:
+            ok = False
+        if not ok:
+            raise UserInputError(f"lda.alpha must be one of {', '.join(ALPHAS)} or a number > 0, "
+                                 f"got {settings.alpha!r}")
+    if settings.engine == "multicore" and settings.alpha == "auto":
+        raise UserInputError("alpha='auto' needs engine='single' (LdaMulticore cannot learn alpha)")
+
+
+def coherence(lda, texts, dictionary, bow, measure: str, window: int | None = None) -> float:
+    """Topic coherence of the model's top 10 words. texts are the documents' tokens in their original order (the
+    sliding windows of c_v, c_npmi, c_uci slide over them); window = None keeps gensim's window sizes (c_v 110,
+    c_npmi / c_uci 10), an int sets it (the longest document: one window per document, for bags of words whose
+    order is unknown)."""
     from gensim.models import CoherenceModel
 
     if measure not in COHERENCES:
         raise UserInputError(f"coherence must be one of {', '.join(COHERENCES)}, got {measure!r}")
     cm = CoherenceModel(model=lda, texts=texts, corpus=bow, dictionary=dictionary, coherence=measure,
-                        topn=10, processes=1)
+                        topn=10, processes=1, window_size=None if measure == "u_mass" else window)
     return float(cm.get_coherence())
 
 
@@ -158,21 +177,22 @@ def parse_k_range(spec: str) -> list[int]:
 
 def _sweep_task(task) -> dict:
     """One K of the coherence sweep (a top-level function of its task, so every executor backend agrees)."""
-    k, seed, bow, dictionary, texts, settings, measures = task
+    k, seed, bow, dictionary, texts, settings, measures, window = task
     lda = fit_lda(bow, dictionary, k, seed, settings)
     row = {"k": k}
     for m in measures:
-        row[m] = coherence(lda, texts, dictionary, bow, m)
+        row[m] = coherence(lda, texts, dictionary, bow, m, window)
     return row
 
 
 def select_k(bow, dictionary, texts, ks: list[int], seed: int, settings: LdaSettings, measure: str,
-             backend: str = "serial", progress=None) -> tuple[int, list[dict]]:
-    """K maximising the coherence `measure` over ks; returns (best K, the table with c_v, c_npmi and u_mass)."""
+             backend: str = "serial", progress=None, window: int | None = None) -> tuple[int, list[dict]]:
+    """K maximising the coherence `measure` over ks; returns (best K, the table with c_v, c_npmi and u_mass).
+    texts and window as in `coherence`."""
     from toolbox.core.executor import map_tasks
 
     measures = tuple(dict.fromkeys([measure, "c_v", "c_npmi", "u_mass"]))
-    tasks = [(k, seed, bow, dictionary, texts, settings, measures) for k in ks]
+    tasks = [(k, seed, bow, dictionary, texts, settings, measures, window) for k in ks]
     rows = map_tasks(_sweep_task, tasks, backend=backend, progress=progress)
     best = max(rows, key=lambda r: r[measure])["k"]
     return best, rows

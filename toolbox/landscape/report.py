@@ -31,9 +31,12 @@ def plot_topic_words(path: Path, phi: np.ndarray, vocab: list[str], per_topic: i
     save_figure(fig, path)
 
 
-def plot_magnitude(path: Path, magnitude: np.ndarray, labels: list[str], ranking: list[int], highlight: int = 5):
+def plot_magnitude(path: Path, magnitude: np.ndarray, labels: list[str], ranking: list[int], flagged: list[int],
+                   highlight: int = 5):
     fig, ax = _figure()
     x = np.arange(len(labels))
+    for i, s in enumerate(flagged):  # too few documents: out of peaks and trends
+        ax.axvspan(s - 0.5, s + 0.5, color="grey", alpha=0.2, lw=0, label="too few documents" if i == 0 else None)
     for k in range(magnitude.shape[1]):
         top = k in ranking[:highlight]
         ax.plot(x, magnitude[:, k], lw=2 if top else 0.6, alpha=1 if top else 0.35, marker="o" if top else None,
@@ -93,6 +96,14 @@ def markdown(summary: dict, plots: list[str]) -> str:
     ing = s["ingest"]
     dropped = ", ".join(f"{n} {r}" for r, n in ing["dropped"].items()) or "none"
     lines += [f"Ingest: {ing['documents_kept']} of {ing['documents_read']} kept; dropped: {dropped}.", ""]
+    sup = s["slice_support"]
+    flagged = ", ".join(f"{f['label']} ({f['documents']} documents)" for f in sup["flagged"])
+    lines += [f"Slice support: slices with fewer than {sup['min_slice_docs']} documents ({sup['rule']}) are kept "
+              f"out of peaks and trends, which weight each slice by its documents; flagged: {flagged or 'none'}"
+              + (f"; empty: {', '.join(sup['empty'])}" if sup["empty"] else "") + ".", ""]
+    if s["coherence_sweep"]:
+        lines += [f"K = {s['k']} chosen by coherence over {s['k_candidates']} (coherence.csv; window: "
+                  f"{s['coherence_window']}).", ""]
     b = s["base"]
     lines += ["## Base model (CTP1)", "",
               f"Perplexity {b['perplexity']:.1f}; topic-mix entropy over the whole corpus "
@@ -100,12 +111,14 @@ def markdown(summary: dict, plots: list[str]) -> str:
               f"{_num(b['entropy_shift_first_last'])}; trends: {b['labels']}.", "",
               "Entropy shifts between slices (bootstrap 95 % interval; * = interval excludes 0): " + ", ".join(
                   f"{s['slice_labels'][e['slice']]} {_num(e['shift'])}{'*' if e['significant'] else ''}"
+                  f"{' (low support)' if e['low_support'] else ''}"
                   for e in b["entropy_shifts"]) + ".", "",
               "## Ranked trends (RL selection)", "",
-              "| rank | topic | label | magnitude | slope / slice | top words |", "|---|---|---|---|---|---|"]
+              "| rank | topic | label | magnitude | slope / slice | peak | top words |",
+              "|---|---|---|---|---|---|---|"]
     for t in sorted(s["topics"], key=lambda t: t["rank"]):
         lines.append(f"| {t['rank']} | {t['topic']} | {t['label']} | {t['magnitude']:.4f} | {t['slope']:+.5f} | "
-                     f"{' '.join(t['top_words'][:8])} |")
+                     f"{t['peak'] or 'n/a'} | {' '.join(t['top_words'][:8])} |")
     comp = s["selection"]["comparison"]
     lines += ["", f"Selected set value R(T): agent {comp['agent']['value']:.4f}, greedy "
                   f"{comp['greedy']['value']:.4f}, random mean {comp['random_mean']:.4f} "
@@ -148,9 +161,12 @@ def markdown(summary: dict, plots: list[str]) -> str:
     if s.get("planted"):
         p = s["planted"]
         lines += ["## Planted truth (synthetic)", "",
-                  f"Magnitude Pearson r {p['magnitude_pearson_r']:.4f}; H(M) first {p['mix_entropy_first']:.4f} "
-                  f"(truth {p['mix_entropy_first_truth']:.4f}), last {p['mix_entropy_last']:.4f} (truth "
-                  f"{p['mix_entropy_last_truth']:.4f}); planted rising topic ranked {p['rising_topic_rank']}.", ""]
+                  "Model topics mapped to their nearest planted topic, magnitudes summed: rising topic "
+                  f"{p['rising_topic_label']} (model topics {p['rising_topic_model_topics']}, best rank "
+                  f"{p['rising_topic_rank']}); magnitude Pearson r {p['magnitude_pearson_r']:.4f}; H(M) first "
+                  f"{p['mix_entropy_first']:.4f} (truth {p['mix_entropy_first_truth']:.4f}), last "
+                  f"{p['mix_entropy_last']:.4f} (truth {p['mix_entropy_last_truth']:.4f}); checks "
+                  + ", ".join(f"{k} {'passed' if v else 'FAILED'}" for k, v in p["checks"].items()) + ".", ""]
     lines += ["## Representative documents", ""]
     for t in sorted(s["topics"], key=lambda t: t["rank"])[:10]:
         lines.append(f"- topic {t['topic']} ({t['label']}): " + "; ".join(
@@ -168,7 +184,8 @@ def _num(v) -> str:
 def write_report(out: Path, summary: dict, base, aspect_view, vocab, corpus, selection, sim_jsd) -> list[str]:
     """All plots and report.md (report.html is made from the finished run folder); returns the file names."""
     plot_topic_words(out / PLOTS[0], base.fitted.phi, vocab)
-    plot_magnitude(out / PLOTS[1], base.magnitude, corpus.slice_labels, selection["ranking"])
+    plot_magnitude(out / PLOTS[1], base.magnitude, corpus.slice_labels, selection["ranking"],
+                   [f["slice"] for f in summary["slice_support"]["flagged"]])
     plot_entropy(out / PLOTS[2], [v for v in (base, aspect_view) if v is not None], corpus.slice_labels)
     plot_similarity(out / PLOTS[3], sim_jsd)
     plot_rl(out / PLOTS[4], selection)

@@ -1,0 +1,40 @@
+"""Every `toolbox demo` entry end to end (#19): it runs on built-in data, reproduces each of its reference figures
+within the tolerance stated next to it, and leaves its outputs; kernels, ises and choice also run through the CLI in
+test_cli_foundation.py, test_ises_cli.py and test_choice_cli.py."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from toolbox.demo import DEMOS, missed_checks, run_demos
+
+# What each entry must leave in its folder (besides its numbers).
+OUTPUTS = {
+    "kernels": ["selfcheck.json"],
+    "entrocraft": ["theory.csv"],
+    "ises": [],
+    "gpoe": ["comparison.csv", "summary.json"],
+    "diffusion": ["summary.json"],
+    "landscape": [],
+    "noisynn": ["noisynn_demo.json", "study/conditions.csv", "audit/protocols.csv"],
+    "shaping": ["checks.csv", "regret_summary.csv"],
+    "choice": ["peanuts_beta2/posterior.csv", "sweep/sweep.csv"],
+}
+
+
+def test_every_entry_has_reference_checks_and_an_outputs_list():
+    assert set(OUTPUTS) == set(DEMOS)
+
+
+@pytest.mark.parametrize("name", sorted(set(DEMOS) - {"kernels", "ises", "choice"}))
+def test_demo_entry_reproduces_its_references(name, tmp_path):
+    (result,) = run_demos(tmp_path, seed=0, device="cpu", only=[name], log=lambda _: None)
+    assert result["status"] == "ok", result["headline"]
+    checks = result["checks"]
+    assert checks and missed_checks(result) == []
+    for c in checks:  # a check is a real comparison: finite numbers and a tolerance that is not vacuous
+        assert math.isfinite(c["value"]) and math.isfinite(c["reference"])
+        assert 0 <= c["tolerance"] <= max(1.0, abs(c["reference"]))
+    for rel in OUTPUTS[name]:
+        assert (tmp_path / name / rel).is_file(), rel
