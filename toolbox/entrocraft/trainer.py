@@ -103,6 +103,9 @@ class TrainConfig:
     eval_top_p: Annotated[float, Field(gt=0, le=1)] = 1.0
     ckpt_every: PosInt = 25
     keep_checkpoints: PosInt = 3
+    # the transient left out of the band-tracking figures: min(transient_fraction * steps, transient_max) steps
+    transient_fraction: Fraction = 0.2
+    transient_max: Count = 20
     rollout_backend: Backend = "serial"  # serial | process | ray (through toolbox.core.executor.map_tasks)
     rollout_shards: PosInt = 1
     threads: Count = 1  # torch CPU threads (tiny models run best on one; 0 = torch's default)
@@ -521,7 +524,7 @@ class Trainer:
     def summary(self, warm: dict, seconds: float) -> dict:
         m = self.metrics
         h = [r["entropy"] for r in m]
-        skip = min(len(m) // 5, 20)   # the transient: the first 20% of steps, at most 20
+        skip = min(int(self.cfg.transient_fraction * len(m)), self.cfg.transient_max)
         final = {r["temperature"]: r for r in self.evals if r["updates"] == self.evals[-1]["updates"]}
         first = {r["temperature"]: r for r in self.evals if r["updates"] == 0}
         return {"task": self.cfg.task, "control": self.cfg.control, "estimator": self.cfg.estimator,
