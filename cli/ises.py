@@ -24,7 +24,9 @@ def register(app: typer.Typer) -> None:
 def play_ises(
     game: Annotated[Optional[str], typer.Argument(
         help="Game spec: mastermind, bulls-cows, wordle, jotto, number, coin, blackbox, guesswho; options as "
-             "'mastermind:pegs=5,colors=8' or 'wordle:hard=true'. 'list' shows the games.")] = None,
+             "'mastermind:pegs=5,colors=8' or 'wordle:hard=true'; your own: 'file:game.toml' or "
+             "'py:MODULE:FACTORY'; any spec takes ',prior=FILE' (secret,weight rows). 'list' shows the games.")]
+    = None,
     agent: Annotated[Optional[str], typer.Option(
         "--agent", help="ises[:depth=2,beam=8] | ises-sampled[:states=256,actions=0] | so-ismcts[:iterations=N,"
                         "c=0.7,rollout=random] | minimax | random | optimal[:beam=0].")] = None,
@@ -52,6 +54,7 @@ def play_ises(
         from toolbox.core.errors import UserInputError
         from toolbox.ises.games import make_game
         from toolbox.ises.pipeline import PlayConfig, build_agent, games_table, run_play
+        from toolbox.ises.play import check_secret
 
         if game == "list":
             rows = games_table()
@@ -71,18 +74,18 @@ def play_ises(
             _interactive(session, cfg, assist)
             return
         game_obj = make_game(cfg.game)  # bad specs fail before a run folder is created
-        build_agent(game_obj, cfg)
+        agent_obj = build_agent(game_obj, cfg)
         if cfg.secret:
-            game_obj.secret_index(cfg.secret)
+            check_secret(game_obj, cfg.secret)
         folder = run_dir(out, "play-ises", force)
         write_config(folder, cfg, seed, dev, track=track, report=report, tables=TABLES)
         session.info(f"play-ises run folder: {folder}  (device {dev}; the ISES engine runs on the CPU)")
-        doc = run_play(cfg, folder, log=session.info)
+        doc = run_play(cfg, folder, log=session.info, agent=agent_obj)
         if cfg.all_secrets:
             session.table(f"{doc['game']['game']} - {cfg.agent} over all {doc['secrets']} secrets",
-                          ["total", "mean", "max", "win rate", "histogram", "seconds"],
-                          [[doc["total_actions"], f"{doc['mean_actions']:.5f}", doc["max_actions"], doc["win_rate"],
-                            doc["histogram"], f"{doc['seconds']:.1f}"]])
+                          ["total", "mean", "expected (prior)", "max", "win rate", "histogram", "seconds"],
+                          [[doc["total_actions"], f"{doc['mean_actions']:.5f}", f"{doc['expected_actions']:.5f}",
+                            doc["max_actions"], doc["win_rate"], doc["histogram"], f"{doc['seconds']:.1f}"]])
         else:
             session.table(f"{doc['game']['game']} - {cfg.agent}, secret {doc['secret']}",
                           ["t", "action", "feedback", "|I| before", "|I| after", "H after", "gained", "expected",
@@ -102,17 +105,15 @@ def _interactive(session: Session, cfg, assist: bool) -> None:
     """--assist and --human: read lines from stdin; bad input is explained and the history is kept."""
     import numpy as np
 
-    from toolbox.core import rng
     from toolbox.core.errors import UserInputError
     from toolbox.ises import engine
     from toolbox.ises.games import make_game
     from toolbox.ises.pipeline import build_agent
-    from toolbox.ises.play import Assistant
+    from toolbox.ises.play import Assistant, check_secret, draw_secret
 
     game = make_game(cfg.game)
     helper = Assistant(game, build_agent(game, cfg), seed=cfg.seed)
-    secret = None if assist else (game.secret_index(cfg.secret) if cfg.secret else
-                                  int(rng.numpy_generator(cfg.seed, 5).integers(game.n_secrets)))
+    secret = None if assist else (check_secret(game, cfg.secret) if cfg.secret else draw_secret(game, cfg.seed))
     console = session.console
     console.print(f"{game.name}: {game.n_secrets} secrets, H0 = {game.entropy0():.3f} bits. Feedback format: "
                   f"{game.outcome_format}.")
@@ -173,7 +174,8 @@ def _interactive(session: Session, cfg, assist: bool) -> None:
 
 def bench_ises(
     game: Annotated[Optional[list[str]], typer.Option("--game", help="Game spec (repeatable; default: the "
-                                                      "eight games).")] = None,
+                                                      "eight games); also file:game.toml, py:MODULE:FACTORY, "
+                                                      "',prior=FILE'.")] = None,
     agent: Annotated[Optional[list[str]], typer.Option("--agent", help="Agent spec (repeatable; default: "
                                                        "ises-sampled and so-ismcts).")] = None,
     budget_ms: Annotated[Optional[list[float]], typer.Option("--budget-ms", help="Per-move budget in ms "
@@ -191,7 +193,7 @@ def bench_ises(
     with guarded(session):
         from toolbox.core.config import resolve
         from toolbox.core.device import resolve_device
-        from toolbox.ises.agents import make_agent
+        from toolbox.ises.agents import Optimal, make_agent
         from toolbox.ises.bench import run_label
         from toolbox.ises.games import make_game
         from toolbox.ises.pipeline import BenchIsesConfig, run_bench
@@ -200,20 +202,22 @@ def bench_ises(
                     "backend": backend, "workers": workers, "seed": seed}
         cfg = resolve(BenchIsesConfig(), config, set_, explicit)
         dev = resolve_device(device)
-        for spec in cfg.games:  # bad specs fail before a run folder is created
-            make_game(spec)
+        games = [make_game(spec) for spec in cfg.games]  # bad specs fail before a run folder is created
         for spec in cfg.agents:
-            make_agent(spec, max(cfg.budgets_ms, default=0.0))
+            agent_obj = make_agent(spec, max(cfg.budgets_ms, default=0.0))
+            if isinstance(agent_obj, Optimal):
+                for g in games:
+                    agent_obj.prepare(g)
         folder = run_dir(out, "bench-ises", force)
         write_config(folder, cfg, seed, dev, track=track, report=report, tables=TABLES)
         session.info(f"bench-ises run folder: {folder}  (device {dev}; the ISES engine runs on the CPU)")
         with session.progress("tasks") as update:
             doc = run_bench(cfg, folder, log=session.info, progress=lambda done, total: update(done, total))
         session.table("agents x games x budgets", ["game", "run", "n", "win rate", "mean actions", "95% CI", "sd",
-                                                   "max", "ms/move"],
+                                                   "max", "expected (prior)", "ms/move"],
                       [[r["game"], run_label(r), r["n"], r["win_rate"], r["mean_actions"],
                         f"[{r['ci95_low']:.2f}, {r['ci95_high']:.2f}]", r["sd_actions"], r["max_actions"],
-                        r["ms_per_move"]] for r in doc["summary"]])
+                        r["expected_actions"], r["ms_per_move"]] for r in doc["summary"]])
         session.table("paired tests (Wilcoxon signed-rank, actions)", ["game", "run a", "run b", "n", "mean a",
                                                                         "mean b", "p"],
                       [[t["game"], t["run_a"], t["run_b"], t["n"], t["mean_a"], t["mean_b"], t["p_value"]]

@@ -48,14 +48,15 @@ class Decision:
     info: dict = field(default_factory=dict)
 
 
-def scores(game: Game, cand: np.ndarray, actions: np.ndarray):
+def scores(game: Game, cand: np.ndarray, actions: np.ndarray, weighted: bool = True):
     """(E[dH], largest class, classes) of `actions` over `cand`: the tabulated fast path, or the game's
-    vectorised feedback when the table is too large."""
-    table = game.table
+    vectorised feedback when the table is too large. Weighted by the game's prior (note section 1.1: P(o|a) =
+    p(I_o) / p(I)) unless `weighted` is False (`cand` is then a sample already drawn from the prior)."""
+    table, prior = game.table, game.prior if weighted else None
     if table is not None:
-        return engine.partition_scores(table, cand, actions, game.n_outcomes, game.prior)
+        return engine.partition_scores(table, cand, actions, game.n_outcomes, prior)
     sub = np.ascontiguousarray(game.feedback(actions, cand), np.uint8)
-    weights = None if game.prior is None else np.ascontiguousarray(game.prior[cand])
+    weights = None if prior is None else np.ascontiguousarray(prior[cand])
     return engine.partition_scores(sub, np.arange(len(cand)), np.arange(len(actions)), game.n_outcomes, weights)
 
 
@@ -139,14 +140,15 @@ class ISES:
             for j in np.lexsort((legal, -g))[:self.beam if depth > 2 else 1]:
                 q, n = self._q(game, sub, int(legal[j]), float(g[j]), depth - 1, history + [(action, int(o))])
                 best, evaluated = max(best, q), evaluated + n
-            total += len(sub) / len(cand) * best
+            total += game.mass(sub) / game.mass(cand) * best  # P(o|a)
         return total, evaluated
 
 
 class SampledISES:
     """Sampled, anytime ISES (note section 1.3): estimate P(o|a) from m secrets drawn from I with Philox (exact
     when |I| <= m), score at most k actions (those that can win now first, then a Philox-shuffled order),
-    stop at the wall-clock budget and play the best so far. Miller-Madow correction (K-1)/(2m ln 2) optional."""
+    stop at the wall-clock budget and play the best so far. Miller-Madow correction (K-1)/(2m ln 2) optional.
+    With a prior the m secrets are drawn from p(s | I) and the sample is scored unweighted."""
 
     name = "ises-sampled"
     deterministic = False
@@ -159,7 +161,12 @@ class SampledISES:
         start = time.perf_counter()
         game, cand, legal = state.game, state.cand, state.legal
         sampled = len(cand) > self.m
-        sample = engine.sample_states(cand, self.m, state.seed, 1, state.step) if sampled else cand
+        if not sampled:
+            sample = cand
+        elif game.prior is None:
+            sample = engine.sample_states(cand, self.m, state.seed, 1, state.step)
+        else:
+            sample = engine.sample_states_weighted(cand, game.prior, self.m, state.seed, 1, state.step)
         winning = winning_mask(game, cand, legal)
         shuffled = np.argsort(rng.philox_uniform(state.seed, 2, len(legal), b=state.step), kind="stable")
         order = np.concatenate([np.flatnonzero(winning)[:max(1, self.chunk // 2)], shuffled])
@@ -170,7 +177,7 @@ class SampledISES:
         done = 0
         while done < len(order):
             block = order[done:done + self.chunk]
-            g, _, classes = scores(game, sample, legal[block])
+            g, _, classes = scores(game, sample, legal[block], weighted=not sampled)
             if sampled and self.mm:
                 g = g + (classes - 1) / (2 * len(sample) * math.log(2))
             gains[block] = g
@@ -218,10 +225,124 @@ class RandomConsistent:
                         actions_evaluated=len(legal))
 
 
+class ExactSolver:
+    """Minimum expected number of actions under the game's prior, by exhaustive search over the information sets
+    with a memo: the solver for query games and for games with a prior (the C++ one covers uniform guess games).
+
+    With T(I) = sum_{s in I} p(s) * actions(s): guess games T({s}) = p(s) and T(I) = min_a p(I) + sum_{o != win}
+    T(I_o(a)); query games T(I) = 0 when no action splits I (declare), else min_a p(I) + sum_o T(I_o(a)). The
+    expected number of actions from I is T(I) / p(I). Actions that split I the same way are one option (the lowest
+    index); `beam` > 0 keeps the beam best by E[dH] at every node. Refused beyond `limit` information sets."""
+
+    def __init__(self, game: Game, beam: int = 0, limit: int = 200_000):
+        if game.table is None:
+            raise UserInputError("the exact solver needs a tabulated game")
+        self.game, self.beam, self.limit = game, beam, limit
+        self.w = np.ones(game.n_secrets) if game.prior is None else np.asarray(game.prior, np.float64)
+        self.memo: dict[bytes, float] = {}
+        # K: the most classes one action makes (guess games: besides the win), so that at most K^(d-1) secrets are
+        # won by the d-th guess and at most K^d twin classes are told apart by d queries (the counting bound)
+        table = game.table
+        k = max(len(np.unique(row)) - (game.is_guess_game and game.win in row) for row in table)
+        k = max(k, 1 if game.is_guess_game else 2)  # a larger K only weakens the bound
+        levels, d = [], 1
+        while len(levels) < game.n_secrets:
+            levels += [d] * (k ** (d - 1) if game.is_guess_game else k ** d - len(levels))
+            d += 1
+        self.depths = np.maximum(np.array(levels[:game.n_secrets], np.float64), 1)
+        self.log_outcomes = math.log2(max(2, game.n_outcomes))
+
+    def options(self, cand: np.ndarray) -> np.ndarray:
+        """The actions worth trying at I, best E[dH] first (ties: winning now, lowest index)."""
+        game = self.game
+        sub = game.table[:, cand]
+        useful = (sub != sub[:, :1]).any(1) | winning_mask(game, cand, np.arange(game.n_actions))
+        idx = np.flatnonzero(useful)
+        idx = np.sort(idx[np.unique(sub[idx], axis=0, return_index=True)[1]])  # one action per partition
+        gains = scores(game, cand, idx)[0]
+        wins = winning_mask(game, cand, idx)
+        order = np.lexsort((idx, ~wins, -np.round(gains / TIE_TOL)))
+        return idx[order[:self.beam] if self.beam else order]
+
+    def _lower(self, cand: np.ndarray) -> float:
+        """A lower bound on T(I): the exact value when known; else the best of (a) the counting bound, the heaviest
+        secrets (twin classes) placed on the shallowest levels the K-ary tree has room for, and (b) the prefix-code
+        bound p(I) H(I) / log2 |O| (a strategy's outcome sequences are a prefix code that identifies each twin
+        class). A finished query set costs 0."""
+        known = self.memo.get(cand.tobytes())
+        if known is not None:
+            return known
+        w = self.w[cand]
+        if not self.game.is_guess_game:
+            if self.game.finished(cand):
+                return 0.0
+            w = np.bincount(self.game.twin_class[cand], weights=w)
+            w = w[w > 0]
+        m = float(w.sum())
+        q = w / m
+        counting = float(np.sort(w)[::-1] @ self.depths[:len(w)])
+        return max(counting, -m * float((q * np.log2(q)).sum()) / self.log_outcomes)
+
+    def _children(self, cand: np.ndarray, action: int) -> list[np.ndarray]:
+        row = self.game.table[action, cand]
+        return [cand[row == o] for o in np.unique(row) if not (self.game.is_guess_game and o == self.game.win)]
+
+    def total(self, cand: np.ndarray) -> float:
+        """T(I), memoised (terminal sets included)."""
+        key = cand.tobytes()
+        known = self.memo.get(key)
+        if known is not None:
+            return known
+        game, m = self.game, float(self.w[cand].sum())
+        if game.is_guess_game and len(cand) == 1:
+            best = m
+        elif not game.is_guess_game and game.finished(cand):
+            best = 0.0
+        else:
+            if len(self.memo) >= self.limit:
+                raise UserInputError(f"the exact optimal search of {game.name} needs more than {self.limit} "
+                                     "information sets; use --agent optimal:beam=K (e.g. 4) or a smaller game")
+            best = math.inf
+            for a in self.options(cand):
+                children = self._children(cand, int(a))
+                if m + sum(self._lower(c) for c in children) >= best:
+                    continue
+                t = m
+                for c in children:
+                    t += self.total(c)
+                    if t >= best:
+                        break
+                best = min(best, t)
+        self.memo[key] = best
+        return best
+
+    def best_action(self, cand: np.ndarray) -> tuple[int, float]:
+        """An optimal action at I and its expected number of actions to go; among the optimal actions, one that
+        wins now, then the lowest index (as `pick`)."""
+        target, m = self.total(cand), float(self.w[cand].sum())
+        tol = 1e-9 * max(1.0, target)
+        best = []
+        for a in self.options(cand):
+            children = self._children(cand, int(a))
+            if m + sum(self._lower(c) for c in children) > target + tol:
+                continue
+            t = m
+            for c in children:
+                t += self.total(c)
+                if t > target + tol:
+                    break
+            if t <= target + tol:
+                best.append(int(a))
+        actions = np.array(best)
+        i = pick(np.zeros(len(actions)), actions, winning_mask(self.game, cand, actions))
+        return int(actions[i]), target / m
+
+
 class Optimal:
-    """Minimum expected number of guesses (exact branch and bound in C++; `beam` > 0 restricts every node to its
-    most promising actions). Guess games only, and only the native engine runs it at game scale. Code games
-    (`Game.code_symmetry`) get the exact symmetry reduction, for which the history is passed along."""
+    """Minimum expected number of actions. Uniform guess games: exact branch and bound in C++ (`beam` > 0
+    restricts every node to its most promising actions); only the native engine runs it at game scale, and code
+    games (`Game.code_symmetry`) get the exact symmetry reduction, for which the history is passed along. Query
+    games and games with a prior: `ExactSolver` (Python, small games)."""
 
     name = "optimal"
     deterministic = True
@@ -233,22 +354,41 @@ class Optimal:
     def solver(self, game: Game):
         from toolbox.core import native
 
-        if not game.is_guess_game or game.table is None:
-            raise UserInputError("the optimal solver needs a tabulated guess game")
+        key = game.name
+        if key in self._solvers:
+            return self._solvers[key]
+        if game.table is None:
+            raise UserInputError("the optimal solver needs a tabulated game")
+        if not game.is_guess_game or game.prior is not None:
+            self._solvers[key] = ExactSolver(game, self.beam)
+            return self._solvers[key]
         if not native.available():
             raise UserInputError("the optimal solver needs the native extension (scripts/dev_build.sh)")
-        key = game.name
-        if key not in self._solvers:
-            codes, colors = game.code_symmetry or (None, 0)
-            self._solvers[key] = native.module().IsesOptimalSolver(game.table, game.n_outcomes, game.win,
-                                                                   game.secret_action, self.beam, codes, colors)
+        codes, colors = game.code_symmetry or (None, 0)
+        self._solvers[key] = native.module().IsesOptimalSolver(game.table, game.n_outcomes, game.win,
+                                                               game.secret_action, self.beam, codes, colors)
         return self._solvers[key]
+
+    def prepare(self, game: Game, first: int | None = None) -> None:
+        """Check that the game can be solved and, on the Python path, solve it from the start (after `first`), so
+        that a search too large fails before a run begins."""
+        solver = self.solver(game)
+        if isinstance(solver, ExactSolver):
+            if game.legal_actions([]) is not None:
+                raise UserInputError("the optimal solver does not support hard mode")
+            cand = game.support
+            for c in ([cand] if first is None else solver._children(cand, first)):
+                solver.total(c)
 
     def decide(self, state: State) -> Decision:
         if state.game.legal_actions(state.history) is not None:
             raise UserInputError("the optimal solver does not support hard mode")
+        solver = self.solver(state.game)
+        if isinstance(solver, ExactSolver):
+            action, to_go = solver.best_action(np.ascontiguousarray(state.cand, np.int32))
+            return Decision(action, states_evaluated=len(state.cand), info={"expected_to_go": to_go})
         history = np.array([a for a, _ in state.history], np.int32)
-        action = self.solver(state.game).best_action(np.ascontiguousarray(state.cand, np.int32), history)
+        action = solver.best_action(np.ascontiguousarray(state.cand, np.int32), history)
         return Decision(int(action), states_evaluated=len(state.cand))
 
 
@@ -314,12 +454,14 @@ class SOISMCTS:
         gen = rng.numpy_generator(state.seed, 4, state.step)
         root = _Node()
         start, it = time.perf_counter(), 0
+        p = None if game.prior is None else game.prior[state.cand] / game.prior[state.cand].sum()
         while True:
             if self.iterations and it >= self.iterations:
                 break
             if self.budget_ms and (time.perf_counter() - start) * 1e3 >= self.budget_ms:
                 break
-            secret = int(state.cand[gen.integers(len(state.cand))])  # determinisation
+            # determinisation s ~ p(s | I)
+            secret = int(state.cand[gen.integers(len(state.cand))] if p is None else gen.choice(state.cand, p=p))
             self._iterate(root, state, secret, horizon, gen)
             it += 1
         if not root.visits:  # no iteration fitted in the budget
@@ -390,7 +532,7 @@ AGENTS = {
     "so-ismcts": "SO-ISMCTS baseline (budget_ms or iterations, c=0.7, rollout=random|consistent)",
     "minimax": "Knuth's minimax: minimise the largest class",
     "random": "random consistent guess / random informative query",
-    "optimal": "exact minimum expected guesses (C++ branch and bound; beam=0 is exact)",
+    "optimal": "exact minimum expected actions (C++ branch and bound; query games / priors: Python; beam=0 is exact)",
 }
 
 

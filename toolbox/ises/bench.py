@@ -54,10 +54,11 @@ def runs_of(cfg: BenchConfig) -> list[tuple[str, str, float]]:
 def choose_secrets(game_spec: str, n_games: int, seed: int, game_index: int) -> list[int]:
     from toolbox.ises.games import make_game
 
-    n = make_game(game_spec).n_secrets
-    if not n_games or n_games >= n:
-        return list(range(n))
-    return sorted(rng.numpy_generator(seed, 77, game_index).choice(n, n_games, replace=False).tolist())
+    support = make_game(game_spec).support  # the secrets the prior allows
+    if not n_games or n_games >= len(support):
+        return support.tolist()
+    return sorted(support[rng.numpy_generator(seed, 77, game_index).choice(len(support), n_games,
+                                                                           replace=False)].tolist())
 
 
 def run_chunk(task: dict) -> list[dict]:
@@ -73,7 +74,8 @@ def run_chunk(task: dict) -> list[dict]:
     for s in task["secrets"]:
         ep = play_episode(game, agent, s, seed=task["seed"] * 1_000_003 + s, max_actions=task["max_actions"],
                           cache=cache, details=False)
-        out.append({k: ep[k] for k in ("secret_index", "actions", "solved", "win", "entropies", "move_seconds")})
+        out.append({**{k: ep[k] for k in ("secret_index", "actions", "solved", "win", "entropies", "move_seconds")},
+                    "weight": 1.0 if game.prior is None else float(game.prior[s])})
     return out
 
 
@@ -100,7 +102,9 @@ def run_bench(cfg: BenchConfig, seed: int = 0, progress=None) -> list[dict]:
 
 
 def summarise(episodes: list[dict]) -> list[dict]:
-    """Per (game, agent, budget): win rate, mean / sd / max actions, 95% CI of the mean, time per move."""
+    """Per (game, agent, budget): win rate, mean / sd / max actions, 95% CI of the mean, time per move, and the
+    expected actions under the game's prior (the prior-weighted mean over the secrets played; the exact
+    expectation when all of them are played)."""
     from scipy import stats
 
     rows = []
@@ -113,6 +117,7 @@ def summarise(episodes: list[dict]) -> list[dict]:
                      "win_rate": float(np.mean([e["win"] for e in group])),
                      "solved_rate": float(np.mean([e["solved"] for e in group])),
                      "mean_actions": float(a.mean()), "sd_actions": sd, "max_actions": int(a.max()),
+                     "expected_actions": float(np.average(a, weights=[e.get("weight", 1.0) for e in group])),
                      "ci95_low": float(a.mean()) - half, "ci95_high": float(a.mean()) + half,
                      "total_actions": int(a.sum()), "ms_per_move": float(ms.mean()) if len(ms) else 0.0,
                      "ms_per_move_p95": float(np.percentile(ms, 95)) if len(ms) else 0.0})

@@ -151,10 +151,19 @@ def sample_states_reference(cand, m, seed, stream, counter) -> np.ndarray:
     return cand[np.minimum(len(cand) - 1, (u * len(cand)).astype(np.int64))]
 
 
+def sample_states_weighted(cand, weights: np.ndarray, m: int, seed: int, stream: int, counter: int) -> np.ndarray:
+    """m secrets drawn with replacement from `cand` with probability p(s | I) (the prior restricted to I and
+    renormalised), by inverting its CDF at Philox uniforms."""
+    cand = _as_i32(cand)
+    cdf = np.cumsum(np.asarray(weights, np.float64)[cand])
+    u = rng.philox_uniform(seed, stream, int(m), a0=0, b=int(counter))
+    return cand[np.minimum(len(cand) - 1, np.searchsorted(cdf, u * cdf[-1], side="right"))]
+
+
 def entropy_bits(cand, weights: np.ndarray | None = None) -> float:
     """H(I): log2 |I| under a uniform prior, else the Shannon entropy of the renormalised prior on I."""
     if weights is None:
         return float(np.log2(len(cand))) if len(cand) else 0.0
     p = np.asarray(weights, np.float64)[np.asarray(cand)]
     p = p[p > 0] / p.sum()
-    return float(-(p * np.log2(p)).sum())
+    return float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0: no -0.0 for a single secret

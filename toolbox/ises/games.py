@@ -8,7 +8,9 @@ the fly from `feedback`. In *guess* games (Mastermind, Wordle, ...) guessing the
 be split further and then declares a secret.
 
 Games are named by spec strings such as `mastermind`, `mastermind:pegs=5,colors=8,repeats=false` or
-`wordle:hard=true`; `make_game` parses them and `GAMES` lists the built-in ones.
+`wordle:hard=true`; `make_game` parses them and `GAMES` lists the built-in ones. User games come from a TOML file
+(`file:game.toml`) or a Python factory (`py:module:factory`), see toolbox.ises.user_games; every spec takes
+`prior=FILE` (a weight per secret).
 """
 from __future__ import annotations
 
@@ -17,112 +19,15 @@ import itertools
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from toolbox.core.config import check_params, parse_spec
+from toolbox.core.config import check_params
 from toolbox.core.errors import UserInputError
 from toolbox.ises import engine
-
-TABLE_LIMIT = 400_000_000  # largest table (entries = bytes) built eagerly
-
-
-@dataclass
-class Game:
-    """Base class: subclasses fill the fields in __post_init__ and implement `feedback`."""
-
-    name: str = field(init=False, default="")
-    secret_labels: list = field(init=False, default_factory=list)
-    action_labels: list = field(init=False, default_factory=list)
-    n_outcomes: int = field(init=False, default=2)
-    win: int | None = field(init=False, default=None)          # the outcome of guessing the secret (guess games)
-    secret_action: np.ndarray | None = field(init=False, default=None)  # int32 [S]: the action guessing s
-    turn_limit: int = field(init=False, default=10)
-    outcome_format: str = field(init=False, default="")
-    prior: np.ndarray | None = field(init=False, default=None)
-    # (codes [actions, pegs] uint8, colours) when the feedback is invariant under permuting positions and colours
-    # (actions = secrets); the exact solver then tries one guess per symmetry orbit.
-    code_symmetry: tuple[np.ndarray, int] | None = field(init=False, default=None)
-
-    # -- interface ------------------------------------------------------------------------------------------
-    def feedback(self, actions: np.ndarray, secrets: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def outcome_label(self, code: int) -> str:
-        return str(int(code))
-
-    def parse_outcome(self, text: str) -> int:
-        raise UserInputError(f"cannot parse feedback {text!r}; expected {self.outcome_format}")
-
-    def legal_actions(self, history: list[tuple[int, int]]) -> np.ndarray | None:
-        """Indices of the actions allowed after `history` [(action, outcome), ...]; None means all of them."""
-        return None
-
-    # -- derived --------------------------------------------------------------------------------------------
-    @property
-    def n_secrets(self) -> int:
-        return len(self.secret_labels)
-
-    @property
-    def n_actions(self) -> int:
-        return len(self.action_labels)
-
-    @property
-    def is_guess_game(self) -> bool:
-        return self.win is not None
-
-    @functools.cached_property
-    def table(self) -> np.ndarray | None:
-        """The full feedback table uint8 [A, S], or None when it is too large (then `feedback` is used)."""
-        if self.n_actions * self.n_secrets > TABLE_LIMIT:
-            return None
-        t = np.ascontiguousarray(self.feedback(np.arange(self.n_actions), np.arange(self.n_secrets)), np.uint8)
-        if t.size and int(t.max()) >= self.n_outcomes:
-            raise ValueError(f"{self.name}: feedback code {int(t.max())} >= n_outcomes {self.n_outcomes}")
-        return t
-
-    @functools.cached_property
-    def twin_class(self) -> np.ndarray:
-        """Class id of each secret; secrets with the same id get the same feedback from every action."""
-        table = self.table if self.table is not None else \
-            self.feedback(np.arange(self.n_actions), np.arange(self.n_secrets))
-        return np.unique(table.T, axis=0, return_inverse=True)[1].ravel().astype(np.int64)
-
-    def finished(self, cand: np.ndarray) -> bool:
-        """Query games end when no action can split the information set any more (then the player declares)."""
-        if self.is_guess_game:
-            return False
-        return len(cand) <= 1 or bool((self.twin_class[cand] == self.twin_class[cand[0]]).all())
-
-    def entropy0(self) -> float:
-        return engine.entropy_bits(np.arange(self.n_secrets), self.prior)
-
-    def action_index(self, label: str) -> int:
-        index = self._action_lookup.get(label.strip().upper())
-        if index is None:
-            raise UserInputError(f"{label!r} is not an action of {self.name} (e.g. {self.action_labels[0]})")
-        return index
-
-    def secret_index(self, label: str) -> int:
-        index = self._secret_lookup.get(label.strip().upper())
-        if index is None:
-            raise UserInputError(f"{label!r} is not a secret of {self.name} (e.g. {self.secret_labels[0]})")
-        return index
-
-    @functools.cached_property
-    def _action_lookup(self) -> dict:
-        return {str(x).upper(): i for i, x in enumerate(self.action_labels)}
-
-    @functools.cached_property
-    def _secret_lookup(self) -> dict:
-        return {str(x).upper(): i for i, x in enumerate(self.secret_labels)}
-
-    def describe(self) -> dict:
-        return {"game": self.name, "secrets": self.n_secrets, "actions": self.n_actions,
-                "outcomes": self.n_outcomes, "H0_bits": self.entropy0(), "kind": "guess" if self.win is not None
-                else "query", "turn_limit": self.turn_limit, "feedback_format": self.outcome_format}
+from toolbox.ises.game_api import TABLE_LIMIT, Game, TableGame  # noqa: F401 (the public API, re-exported)
 
 
 def _codes_label(code, alphabet: str) -> str:
@@ -580,12 +485,30 @@ GAMES = {
 }
 
 
-@functools.lru_cache(maxsize=8)
 def make_game(spec: str) -> Game:
-    """A game from its spec `name[:key=value,...]` (cached per process, tables included); options are checked
-    against the game's signature."""
-    name, kwargs = parse_spec(spec, "game")
-    name = name.lower()
-    if name not in GAMES:
-        raise UserInputError(f"unknown game {name!r}; known: {', '.join(GAMES)}")
-    return GAMES[name][0](**check_params(GAMES[name][0], kwargs, f"game {spec!r}"))
+    """A game from its spec: a built-in `name[:key=value,...]` (options checked against the game's signature),
+    `file:PATH.toml[,prior=FILE]` or `py:MODULE:FACTORY[,key=value,...]` (toolbox.ises.user_games). Any spec takes
+    `prior=FILE`. Games are cached per process (tables included) until one of their files changes."""
+    from toolbox.ises import user_games
+
+    return _make_game(spec.strip(), user_games.files_stamp(spec))
+
+
+@functools.lru_cache(maxsize=8)
+def _make_game(spec: str, stamp: tuple) -> Game:
+    from toolbox.ises import user_games
+
+    kind, target, params = user_games.split_spec(spec)
+    prior = params.pop("prior", None)
+    if kind == "file":
+        game = user_games.load_toml_game(target)
+    elif kind == "py":
+        game = user_games.load_py_game(target, params, spec)
+    else:
+        name = target.lower()
+        if name not in GAMES:
+            raise UserInputError(f"unknown game {name!r}; known: {', '.join(GAMES)}")
+        game = GAMES[name][0](**check_params(GAMES[name][0], params, f"game {spec!r}"))
+    if prior is not None:
+        user_games.set_prior(game, user_games.read_prior(prior, game.secret_labels), prior)
+    return user_games.validate_game(game, spec, deep=kind != "builtin")

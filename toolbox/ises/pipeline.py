@@ -8,14 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from toolbox.core import rng
 from toolbox.core.config import Count, NonNegFloat, Seed
 from toolbox.core.errors import UserInputError
 from toolbox.core.io import save_figure, write_csv, write_json, write_jsonl
 from toolbox.ises import bench
 from toolbox.ises.agents import Decision, Optimal, State, make_agent
 from toolbox.ises.games import Game, make_game
-from toolbox.ises.play import play_episode
+from toolbox.ises.play import check_secret, draw_secret, play_episode
 
 
 @dataclass
@@ -49,6 +48,8 @@ EXACT_ROOT_LIMIT = 10**6
 
 
 def build_agent(game: Game, cfg) -> object:
+    """The agent of `cfg` for `game` (with its fixed first action); the optimal solver is checked (and, for query
+    games or a prior, solved) here, before any run folder exists."""
     agent = make_agent(cfg.agent, cfg.budget_ms)
     pairs = game.n_secrets * game.n_actions
     if isinstance(agent, Optimal) and agent.beam == 0 and not cfg.first and game.code_symmetry is None \
@@ -56,16 +57,19 @@ def build_agent(game: Game, cfg) -> object:
         raise UserInputError(f"the exact optimal search over {game.n_secrets} x {game.n_actions} (secret, action) "
                              f"pairs from the empty history is out of reach (limit {EXACT_ROOT_LIMIT:.0e}); pass "
                              "--first ACTION (e.g. SALET for Wordle) or --agent optimal:beam=8")
-    return FixedFirst(agent, game.action_index(cfg.first)) if cfg.first else agent
+    first = game.action_index(cfg.first) if cfg.first else None
+    if isinstance(agent, Optimal):
+        agent.prepare(game, first)
+    return FixedFirst(agent, first) if cfg.first else agent
 
 
-def run_play(cfg: PlayConfig, folder: Path, log=print) -> dict:
+def run_play(cfg: PlayConfig, folder: Path, log=print, agent=None) -> dict:
+    """One game (or all secrets) of `cfg`; `agent`: the one `build_agent` already made for this game."""
     game = make_game(cfg.game)
-    agent = build_agent(game, cfg)
+    agent = agent or build_agent(game, cfg)
     if cfg.all_secrets:
         return _play_all(game, agent, cfg, folder, log)
-    secret = game.secret_index(cfg.secret) if cfg.secret else \
-        int(rng.numpy_generator(cfg.seed, 5).integers(game.n_secrets))
+    secret = check_secret(game, cfg.secret) if cfg.secret else draw_secret(game, cfg.seed)
     episode = play_episode(game, agent, secret, seed=cfg.seed, max_actions=cfg.max_actions)
     write_csv(folder / "moves.csv", [{k: v for k, v in s.items() if k != "alternatives"} for s in episode["steps"]])
     write_jsonl(folder / "moves.jsonl", episode["steps"])
@@ -80,9 +84,10 @@ def _play_all(game: Game, agent, cfg: PlayConfig, folder: Path, log) -> dict:
     start = time.perf_counter()
     cache: dict = {}
     episodes = [play_episode(game, agent, s, seed=cfg.seed * 1_000_003 + s, max_actions=cfg.max_actions,
-                             cache=cache, details=False) for s in range(game.n_secrets)]
+                             cache=cache, details=False) for s in game.support.tolist()]
     seconds = time.perf_counter() - start
     actions = np.array([e["actions"] for e in episodes])
+    weights = np.ones(len(actions)) if game.prior is None else game.prior[game.support]
     hist = dict(sorted(collections.Counter(actions.tolist()).items()))
     write_csv(folder / "episodes.csv", [{"secret": e["secret"], "actions": e["actions"], "solved": e["solved"],
                                          "win": e["win"]} for e in episodes])
@@ -91,8 +96,9 @@ def _play_all(game: Game, agent, cfg: PlayConfig, folder: Path, log) -> dict:
     write_csv(folder / "trajectory.csv", rows)
     bench.plot_trajectories(rows, folder / "trajectory.png")
     bench.plot_histograms(run, folder / "histogram.png")
-    doc = {"game": game.describe(), "agent": cfg.agent, "first": cfg.first or None, "secrets": game.n_secrets,
+    doc = {"game": game.describe(), "agent": cfg.agent, "first": cfg.first or None, "secrets": len(episodes),
            "total_actions": int(actions.sum()), "mean_actions": float(actions.mean()),
+           "expected_actions": float(weights @ actions / weights.sum()),  # under the prior
            "max_actions": int(actions.max()),
            "histogram": hist, "win_rate": float(np.mean([e["win"] for e in episodes])),
            "solved_rate": float(np.mean([e["solved"] for e in episodes])), "seconds": seconds}

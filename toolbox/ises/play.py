@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 
+from toolbox.core import rng
 from toolbox.core.errors import UserInputError
 from toolbox.ises import engine
 from toolbox.ises.agents import Decision, State, split
@@ -33,13 +34,29 @@ def decide_cached(agent, state: State, cache: dict | None) -> tuple[Decision, fl
     return decision, seconds
 
 
+def draw_secret(game: Game, seed: int) -> int:
+    """The hidden secret of a game played from `seed`: uniform, or drawn from the prior."""
+    gen = rng.numpy_generator(seed, 5)
+    if game.prior is None:
+        return int(gen.integers(game.n_secrets))
+    return int(gen.choice(game.n_secrets, p=game.prior / game.prior.sum()))
+
+
+def check_secret(game: Game, label: str) -> int:
+    """The index of a secret given by name, refused when the prior gives it weight 0."""
+    s = game.secret_index(label)
+    if game.prior is not None and game.prior[s] <= 0:
+        raise UserInputError(f"secret {label!r} has prior weight 0 in {game.name}")
+    return s
+
+
 def play_episode(game: Game, agent, secret: int, seed: int = 0, max_actions: int = 0,
                  cache: dict | None = None, details: bool = True) -> dict:
     """Play until the secret is guessed (guess games) or the information set cannot be split (query games,
     then min(I) is declared). `win` = solved within the game's turn limit."""
     max_actions = max_actions or 4 * game.turn_limit + 10
     _ = game.table  # build the feedback table before any decision is timed
-    cand = np.arange(game.n_secrets, dtype=np.int32)
+    cand = game.support
     history, steps = [], []
     entropies = [engine.entropy_bits(cand, game.prior)]
     seconds = []
@@ -86,7 +103,7 @@ class Assistant:
         self.history: list[tuple[int, int]] = []
 
     def cand(self) -> np.ndarray:
-        cand = np.arange(self.game.n_secrets, dtype=np.int32)
+        cand = self.game.support
         for action, outcome in self.history:
             cand = split(self.game, cand, action, outcome)
         return cand
