@@ -40,7 +40,7 @@ def main() -> None:
     table = {k: {m: float(np.mean([s[k][m] for s in per_seed])) for m in METRICS} for k in keys}
     for k in keys:
         table[k]["smse_sd"] = float(np.std([s[k]["smse"] for s in per_seed]))
-    print(f"\n| partition | rule | SMSE | MSLL | NLPD | 95% cover | CRPS |\n|---|---|---|---|---|---|---|")
+    print("\n| partition | rule | SMSE | MSLL | NLPD | 95% cover | CRPS |\n|---|---|---|---|---|---|---|")
     for (part, rule), r in table.items():
         print(f"| {part} | {rule} | {r['smse']:.4f} | {r['msll']:+.3f} | {r['nlpd']:+.3f} | "
               f"{r['coverage95']:.3f} | {r['crps']:.4f} |")
