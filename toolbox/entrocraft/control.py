@@ -115,6 +115,23 @@ def band_warning(low: float, high: float) -> str | None:
     return None
 
 
+def band_reach_warnings(bands: list[tuple[float, float]], max_entropy: float) -> list[str]:
+    """Bands no policy can be inside: an upper edge below 0 nats, a lower edge above the largest token entropy
+    log V, or a lower edge above the upper one; one warning per kind, at the first step it happens."""
+    kinds = {
+        "upper edge below 0 nats (entropy is never negative)": lambda lo, hi: hi < 0,
+        f"lower edge above log V = {max_entropy:.4g} nats, the largest token entropy": lambda lo, hi: lo > max_entropy,
+        "lower edge above the upper edge": lambda lo, hi: lo > hi,
+    }
+    warnings = []
+    for what, bad in kinds.items():
+        step = next((t for t, (lo, hi) in enumerate(bands) if bad(lo, hi)), None)
+        if step is not None:
+            lo, hi = bands[step]
+            warnings.append(f"unreachable band from step {step} ([{lo:.4g}, {hi:.4g}]): {what}")
+    return warnings
+
+
 def controller_mode(entropy: float, low: float, high: float) -> int:
     """m = 1[H > h_high] - 1[H < h_low] (Alg. 1, step 2)."""
     return int(entropy > high) - int(entropy < low)

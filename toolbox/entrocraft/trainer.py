@@ -16,6 +16,7 @@ import copy
 import dataclasses
 import functools
 import io
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +33,8 @@ from toolbox.core.executor import map_tasks
 from toolbox.core.io import atomic_write_bytes, write_csv, write_json
 from toolbox.core.rng import numpy_generator
 from toolbox.entrocraft import advantages as adv_mod
-from toolbox.entrocraft.control import (FILTER_MODES, SCHEDULE_KINDS, BandSchedule, band_warning, batch_entropy,
-                                        load_knots_csv, parse_knots, release_advantages, theorem_condition,
+from toolbox.entrocraft.control import (FILTER_MODES, SCHEDULE_KINDS, BandSchedule, band_reach_warnings, band_warning,
+                                        batch_entropy, load_knots_csv, parse_knots, release_advantages, theorem_condition,
                                         tracking_error)
 from toolbox.entrocraft.epilogue import rejection_epilogue
 from toolbox.entrocraft.fused_entropy import row_entropy
@@ -201,6 +202,7 @@ class Trainer:
         self.h0 = float("nan")
         self.metrics: list[dict] = []
         self.evals: list[dict] = []
+        self.warnings: list[str] = []
         self.eval_set = self.task.test[: cfg.eval_prompts]
 
     @functools.cached_property
@@ -210,6 +212,14 @@ class Trainer:
     @property
     def max_new(self) -> int:
         return self.task.max_answer_len + 1
+
+    def band_warnings(self) -> list[str]:
+        """The schedule's impossible bands (control.band_reach_warnings), the release config's crossed default
+        included; they go to the log and summary.json."""
+        crossed = band_warning(*self.band(0))
+        bands = [self.band(t) for t in range(self.cfg.steps + 1)]
+        return ([crossed] if crossed else []) + [w for w in band_reach_warnings(bands, math.log(self.tok.vocab_size))
+                                                  if not (crossed and "lower edge above the upper" in w)]
 
     def band(self, step: int) -> tuple[float, float]:
         low, high = self.schedule.band(step)
@@ -494,8 +504,8 @@ class Trainer:
             self.h0 = self._initial_entropy()
             done = 0
             self.save_checkpoint(0)
-        warning = band_warning(*self.band(0))
-        if cfg.control == "entrocraft" and warning:
+        self.warnings = self.band_warnings() if cfg.control == "entrocraft" else []
+        for warning in self.warnings:
             self.log(f"warning: {warning}")
         for t in range(done, cfg.steps):
             row = self.step(t)
@@ -535,7 +545,8 @@ class Trainer:
                 "transient_steps": skip,
                 "accepted_fraction_mean": float(np.mean([r["accepted_fraction"] for r in m])) if m else None,
                 "reward_final": float(np.mean([r["reward"] for r in m[-10:]])) if m else None,
-                "eval_initial": first, "eval_final": final, "seconds": seconds, **warm}
+                "eval_initial": first, "eval_final": final, "seconds": seconds,
+                "warnings": self.warnings, **warm}
 
 
 def train(cfg: TrainConfig, out: Path, seed: int = 0, log: Callable[[str], None] = print, resume: bool = False,
