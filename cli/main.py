@@ -1,6 +1,7 @@
 """`toolbox`: one CLI, commands grouped by paper. Heavy imports happen inside commands so --help is instant."""
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from pathlib import Path
@@ -198,7 +199,16 @@ _register_pipelines()
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except SystemExit as exc:
+        if exc.code == 130 and "ray" in sys.modules:
+            # Interrupted with Ray loaded: the run is closed and Ray shut down by now, but Ray's native library can
+            # crash (SIGSEGV) in the interpreter's teardown after an interrupt; leave without it.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
+        raise
 
 
 if __name__ == "__main__":

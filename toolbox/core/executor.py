@@ -84,17 +84,18 @@ def _map_ray(fn, items, workers, progress, address):
         import ray
     except ImportError as exc:
         raise UserInputError("the ray backend needs Ray: pip install 'toolbox[ray]'") from exc
-    if not ray.is_initialized():
-        address = address or os.environ.get("RAY_ADDRESS")
-        if address:
-            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
-        else:
-            ray.init(num_cpus=workers, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
-                     object_store_memory=256 * 1024 * 1024, _node_ip_address="127.0.0.1")  # loopback only
-    remote = ray.remote(fn)
-    refs = [remote.remote(item) for item in items]
-    out = []
+    started_here = not ray.is_initialized()
+    refs, out = [], []
     try:
+        if started_here:
+            address = address or os.environ.get("RAY_ADDRESS")
+            if address:
+                ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+            else:
+                ray.init(num_cpus=workers, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
+                         object_store_memory=256 * 1024 * 1024, _node_ip_address="127.0.0.1")  # loopback only
+        remote = ray.remote(fn)
+        refs = [remote.remote(item) for item in items]
         for i, ref in enumerate(refs):
             out.append(ray.get(ref))
             if progress:
@@ -102,5 +103,7 @@ def _map_ray(fn, items, workers, progress, address):
     except BaseException:
         for ref in refs:
             ray.cancel(ref, force=True)
+        if started_here:  # stop the local instance now: left to the exit handlers, an interrupted Ray can crash
+            ray.shutdown()
         raise
     return out
