@@ -106,6 +106,8 @@ def value_iteration(R: np.ndarray, P: np.ndarray, gamma: float, temperature: flo
     """Discounted (gamma < 1) soft or hard value iteration to a sup-norm change below tol: (Q, V, iterations)."""
     if not 0 <= gamma < 1:
         raise UserInputError(f"discounted value iteration needs 0 <= gamma < 1, got {gamma}")
+    if not 0 <= temperature < np.inf:
+        raise UserInputError(f"temperature must be finite and >= 0, got {temperature}")
     log_prior = log_reference(prior, R.shape)
     V = np.zeros(R.shape[:-1])
     for it in range(1, max_iter + 1):

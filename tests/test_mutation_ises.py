@@ -1,0 +1,271 @@
+"""Exact values of the ISES agents' scoring (toolbox/ises/agents.py) where mutation testing found them unchecked
+(scripts/mutation.sh; docs/developing.md#mutation-testing): the tie-break rule, the ranking of alternatives, the
+expected entropy reduction on the tabulated and the feedback path, depth-2 look-ahead and the sampled agent's
+Miller-Madow correction, on number guessing where every partition is known by hand."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from toolbox.core import rng
+from toolbox.core.errors import UserInputError
+from toolbox.ises.agents import (
+    ISES,
+    SOISMCTS,
+    TIE_TOL,
+    ExactSolver,
+    Minimax,
+    Optimal,
+    RandomConsistent,
+    SampledISES,
+    State,
+    pick,
+    scores,
+    split,
+    top_alternatives,
+    winning_mask,
+)
+from toolbox.ises.games import CounterfeitCoin, NumberGuess
+
+
+def _gain(sizes) -> float:
+    """E[dH] in bits of a uniform partition with these class sizes: log2 n - sum c log2 c / n."""
+    n = sum(sizes)
+    return math.log2(n) - sum(c * math.log2(c) for c in sizes if c) / n
+
+
+def _number(n: int, tabulated: bool = True) -> NumberGuess:
+    """A fresh game object (make_game caches its games, so none of them is modified here)."""
+    game = NumberGuess(n=n)
+    if not tabulated:
+        game.__dict__["table"] = None   # the cached table: force the on-the-fly feedback path
+    return game
+
+
+def test_pick_tie_break_order():
+    actions = np.array([3, 1, 2, 0])
+    none = np.zeros(4, bool)
+    # within TIE_TOL: tied, lowest action index wins
+    assert pick(np.array([1.0, 1.0 + 0.5 * TIE_TOL, 0.5, -1.0]), actions, none) == 1
+    # beyond the tolerance: the larger value
+    assert pick(np.array([1.0 + 3 * TIE_TOL, 1.0, 0.5, -1.0]), actions, none) == 0
+    # among the tied, an action that wins now comes first
+    assert pick(np.array([1.0, 1.0, 1.0, 0.0]), actions, np.array([True, False, True, True])) == 2
+    # a winning action that is not tied does not count
+    assert pick(np.array([1.0, 1.0, 0.0, 0.0]), actions, np.array([False, False, True, True])) == 1
+    assert pick(np.array([-np.inf, 2.0, -np.inf, 2.0]), actions, none) == 3
+
+
+def test_top_alternatives_order_and_length():
+    gains = np.array([0.5, 1.0, 1.0 + 0.1 * TIE_TOL, 0.2, 1.0, 0.7, 0.1])
+    actions = np.array([6, 5, 4, 3, 2, 1, 0])
+    wins = np.array([False, False, True, False, False, False, False])
+    got = top_alternatives(gains, actions, wins)
+    assert [a for a, _ in got] == [4, 2, 5, 1, 6]
+    assert got[0] == (4, float(gains[2]))
+    assert [a for a, _ in top_alternatives(gains, actions)] == [2, 4, 5, 1, 6]
+    assert [a for a, _ in top_alternatives(gains, actions, wins, k=2)] == [4, 2]
+    assert len(top_alternatives(gains, actions, k=10)) == 7
+
+
+def test_winning_mask_guess_and_query_games():
+    game = _number(7)
+    cand = np.array([1, 4], np.int32)
+    np.testing.assert_array_equal(winning_mask(game, cand, np.array([0, 1, 4, 6])), [False, True, True, False])
+    coin = CounterfeitCoin(coins=3)
+    assert not winning_mask(coin, np.arange(6, dtype=np.int32), np.arange(coin.n_actions)).any()
+
+
+@pytest.mark.parametrize("tabulated", [True, False])
+def test_scores_and_split_exact(tabulated):
+    game = _number(7, tabulated)
+    cand = np.arange(7, dtype=np.int32)
+    gains, biggest, classes = scores(game, cand, np.arange(7))
+    # guessing number k + 1 splits 1..7 into k lower, 1 correct, 6 - k higher
+    np.testing.assert_allclose(gains, [_gain((k, 1, 6 - k)) for k in range(7)], atol=1e-12)
+    np.testing.assert_array_equal(biggest, [6, 5, 4, 3, 4, 5, 6])
+    np.testing.assert_array_equal(classes, [2, 3, 3, 3, 3, 3, 2])
+    np.testing.assert_array_equal(split(game, cand, 3, 1), [4, 5, 6])
+    np.testing.assert_array_equal(split(game, cand, 3, 2), [0, 1, 2])
+    np.testing.assert_array_equal(split(game, cand[2:], 3, 0), [3])
+
+
+@pytest.mark.parametrize("tabulated", [True, False])
+def test_scores_weighted_by_the_prior(tabulated):
+    game = _number(4, tabulated)
+    game.prior = np.array([0.5, 0.25, 0.125, 0.125])
+    cand = np.array([0, 1, 2, 3], np.int32)
+    gains = scores(game, cand, np.array([0, 1]))[0]
+    # guess 1: {1} 0.5 | {2, 3, 4} 0.5 -> 1 bit; guess 2: {1} 0.5, {2} 0.25, {3, 4} 0.25 -> 1.5 bits
+    np.testing.assert_allclose(gains, [1.0, 1.5], atol=1e-12)
+    # unweighted (a sample already drawn from the prior): class sizes 1 | 3 and 1, 1, 2
+    np.testing.assert_allclose(scores(game, cand, np.array([0, 1]), weighted=False)[0],
+                               [_gain((1, 3)), _gain((1, 1, 2))], atol=1e-12)
+
+
+def test_ises_depth1_decision_exact():
+    game = _number(7)
+    d = ISES().decide(State(game, np.arange(7, dtype=np.int32)))
+    assert d.action == 3 and d.score == pytest.approx(_gain((3, 1, 3)), abs=1e-12)
+    # every action wins now; equal gains: the lower action first
+    assert [a for a, _ in d.alternatives] == [3, 2, 4, 1, 5]
+    assert d.states_evaluated == 7 and d.actions_evaluated == 7
+
+
+@pytest.mark.parametrize("tabulated", [True, False])
+def test_ises_depth2_q_values_exact(tabulated):
+    game = _number(7, tabulated)
+    cand = np.arange(7, dtype=np.int32)
+    d = ISES(depth=2).decide(State(game, cand))
+    # Q_2(a) = E[dH](a) + sum_o P(o|a) max_a' E[dH](a' | I_o); the best next split of m numbers is their middle
+    best = {0: 0.0, 1: 0.0, 2: 1.0, 3: _gain((1, 1, 1)), 4: _gain((1, 1, 2)), 5: _gain((2, 1, 2)),
+            6: _gain((2, 1, 3))}
+    q = [_gain((k, 1, 6 - k)) + k / 7 * best[k] + (6 - k) / 7 * best[6 - k] for k in range(7)]
+    assert d.action == int(np.argmax(np.round(q, 9)))
+    assert d.score == pytest.approx(max(q), abs=1e-12)
+    np.testing.assert_allclose(sorted((v for _, v in d.alternatives), reverse=True), sorted(q, reverse=True)[:5],
+                               atol=1e-12)
+    # 7 actions at the root, and 7 more for every class of two or more secrets under each of the 7
+    classes = sum((k > 1) + (6 - k > 1) for k in range(7))
+    assert d.actions_evaluated == 7 + 7 * classes
+    # a beam of 1: only the best root action gets its look-ahead, the rest stay at -inf
+    narrow = ISES(depth=2, beam=1).decide(State(game, cand))
+    assert narrow.action == 3 and narrow.score == pytest.approx(q[3], abs=1e-12)
+    assert [v for _, v in narrow.alternatives][1:] == [-np.inf] * 4
+    assert narrow.actions_evaluated == 7 + 14
+
+
+def test_ises_depth2_with_two_candidates_is_depth1():
+    game = _number(7)
+    d = ISES(depth=3).decide(State(game, np.array([2, 5], np.int32)))
+    # |I| = 2: no look-ahead; guessing either candidate (a win now, lowest index) splits 1 | 1
+    assert d.action == 2 and d.score == pytest.approx(1.0, abs=1e-12) and d.actions_evaluated == 7
+
+
+def test_ises_depth3_recursion_exact():
+    game = _number(7)
+    d = ISES(depth=3).decide(State(game, np.arange(7, dtype=np.int32)))
+    # with two more guesses after any first guess every number is identified: all first guesses tie at
+    # H = log2 7 bits, and the lowest index wins (every guess can win now)
+    assert d.action == 0 and d.score == pytest.approx(math.log2(7), abs=1e-12)
+    np.testing.assert_allclose([v for _, v in d.alternatives], [math.log2(7)] * 5, atol=1e-12)
+    assert [a for a, _ in d.alternatives] == [0, 1, 2, 3, 4]
+
+
+def test_sampled_ises_miller_madow_and_exact_subset():
+    from toolbox.ises import engine
+
+    game = _number(7)
+    cand = np.arange(7, dtype=np.int32)
+    exact = SampledISES(states=7).decide(State(game, cand))
+    assert exact.action == 3 and exact.score == pytest.approx(_gain((3, 1, 3)), abs=1e-12)
+    assert exact.info == {"sampled": False} and exact.states_evaluated == 7 and exact.actions_evaluated == 7
+    # 4 of 7 sampled (Philox stream 1 of the episode seed, at this step): unweighted scores of the sample plus
+    # (K - 1) / (2 m ln 2), K the classes the sample shows
+    state = State(game, cand, seed=11, step=2)
+    sample = engine.sample_states(cand, 4, 11, 1, 2)
+    g, _, classes = scores(game, sample, np.arange(7), weighted=False)
+    for mm, want in ((True, g + (classes - 1) / (2 * 4 * math.log(2))), (False, g)):
+        d = SampledISES(states=4, miller_madow=mm).decide(state)
+        assert d.info == {"sampled": True} and d.states_evaluated == 4 and d.actions_evaluated == 7
+        for a, v in d.alternatives:
+            assert v == pytest.approx(want[a], abs=1e-12)
+        assert d.score == pytest.approx(want.max(), abs=1e-12)
+    # an action cap: only k actions are scored, the winning ones first (here actions 0 and 1)
+    capped = SampledISES(states=7, actions=2).decide(State(game, cand))
+    assert capped.actions_evaluated == 2 and sorted(a for a, _ in capped.alternatives) == [0, 1]
+    assert capped.action == 1 and capped.score == pytest.approx(_gain((1, 1, 5)), abs=1e-12)
+
+
+def test_minimax_exact():
+    game = _number(7)
+    d = Minimax().decide(State(game, np.arange(7, dtype=np.int32)))
+    assert d.action == 3 and d.info == {"largest_class": 3}
+    assert d.score == pytest.approx(_gain((3, 1, 3)), abs=1e-12) and d.actions_evaluated == 7
+
+
+def test_sampled_ises_order_winning_first_then_shuffled_without_repeats():
+    game = _number(7)
+    d = SampledISES(states=7).decide(State(game, np.array([2, 5], np.int32)))
+    # numbers 3 and 6 left: guessing either (a win now) or 4 / 5 splits them (1 bit); the other guesses do not
+    assert d.actions_evaluated == 7
+    assert d.alternatives == [(2, 1.0), (5, 1.0), (3, 1.0), (4, 1.0), (0, 0.0)]
+    # a query game with an action cap: the first k of the Philox shuffle (stream 2, counter b = step)
+    coin = CounterfeitCoin(coins=4)    # 9 weighings
+    cand = np.arange(8, dtype=np.int32)
+    capped = SampledISES(states=8, actions=3).decide(State(coin, cand, seed=5, step=1))
+    want = np.argsort(rng.philox_uniform(5, 2, coin.n_actions, b=1), kind="stable")[:3]
+    assert sorted(a for a, _ in capped.alternatives) == sorted(want.tolist())
+
+
+def test_sampled_ises_budget_is_in_milliseconds():
+    game = _number(7)
+    d = SampledISES(states=7, budget_ms=60_000, chunk=2).decide(State(game, np.arange(7, dtype=np.int32)))
+    assert d.actions_evaluated == 7     # a minute is plenty for 4 chunks
+
+
+def test_random_consistent_draws_from_its_stream():
+    game = _number(7)
+    cand = np.array([1, 4, 6], np.int32)
+    for seed in range(5):
+        d = RandomConsistent().decide(State(game, cand, seed=seed, step=3))
+        assert d.action == int(rng.numpy_generator(seed, 3, 3).choice(np.array([1, 4, 6])))
+        assert d.states_evaluated == 3 and d.actions_evaluated == 1
+    # query game: only weighings that split I are drawn (here: those with coin 1 on a pan)
+    coin = CounterfeitCoin(coins=3)
+    for seed in range(12):
+        a = RandomConsistent().decide(State(coin, np.array([0, 1], np.int32), seed=seed)).action
+        assert coin.pans[a, 0] != 0
+
+
+def test_exact_solver_on_number_guessing():
+    game = _number(7)
+    cand = np.arange(7, dtype=np.int32)
+    solver = ExactSolver(game)
+    # K = 2 classes besides the win: at most 1, 2, 4 numbers are won by the 1st, 2nd, 3rd guess
+    np.testing.assert_array_equal(solver.depths, [1, 2, 2, 3, 3, 3, 3])
+    assert solver._lower(cand) == 17.0
+    assert solver.total(cand) == 17.0                       # 1 + 2 * 2 + 4 * 3 guesses in all
+    assert solver.best_action(cand) == (3, pytest.approx(17 / 7))
+    assert solver.total(np.array([2], np.int32)) == 1.0
+    np.testing.assert_array_equal(solver.options(cand), [3, 2, 4, 1, 5, 0, 6])
+    # one action per partition, those that win now first: guesses 3 and 6, then 4 (5 splits the same way)
+    np.testing.assert_array_equal(solver.options(np.array([2, 5], np.int32)), [2, 5, 3])
+    assert solver.best_action(np.array([2, 5], np.int32)) == (2, pytest.approx(1.5))
+    np.testing.assert_array_equal(ExactSolver(game, beam=1).options(cand), [3])
+    with pytest.raises(UserInputError, match="more than 0 information sets"):
+        ExactSolver(_number(7), limit=0).total(cand)
+
+
+def test_exact_solver_on_a_query_game():
+    coin = CounterfeitCoin(coins=3)
+    solver = ExactSolver(coin)
+    cand = np.arange(6, dtype=np.int32)
+    # 6 twin classes, 3 outcomes: two weighings always; T = p(I) * 2 = 12 with unit weights
+    assert solver.total(cand) == 12.0
+    assert solver.total(np.array([0], np.int32)) == 0.0     # finished: declare
+    assert solver._lower(np.array([0], np.int32)) == 0.0
+    # the prefix-code bound: 6 log2 6 / log2 3 > the counting bound 2 * 3 + ... of K = 3
+    fresh = ExactSolver(coin)   # (the memo of `solver` now holds the exact value)
+    assert fresh._lower(cand) == pytest.approx(max(float(np.sort(np.ones(6)) @ fresh.depths[:6]),
+                                                   6 * math.log2(6) / math.log2(3)), abs=1e-12)
+    assert isinstance(Optimal().solver(coin), ExactSolver)
+    assert Optimal().decide(State(coin, cand)).info == {"expected_to_go": pytest.approx(2.0)}
+
+
+def test_so_ismcts_rewards_and_budget():
+    game = _number(7)
+    one = State(game, np.array([4], np.int32), seed=2)
+    # 7 iterations expand the 7 root actions once each; the consistent rollout then guesses 5 at once: reward
+    # (horizon - used + 1) / horizon with horizon 2 * turn_limit = 6: 1 for guessing 5 first, 5/6 otherwise
+    d = SOISMCTS(iterations=7, rollout="consistent").decide(one)
+    assert d.action == 4 and d.score == 1.0 and d.states_evaluated == 7 and d.actions_evaluated == 7
+    assert len(d.alternatives) == 5
+    for a, v in d.alternatives:
+        assert v == (1.0 if a == 4 else pytest.approx(5 / 6, abs=1e-15))
+    assert d.info == {"iterations": 7}
+    # a budget in milliseconds: stops after about 30 ms, with iterations done
+    timed = SOISMCTS(budget_ms=30).decide(State(game, np.arange(7, dtype=np.int32), seed=1))
+    assert timed.info["iterations"] > 0 and timed.states_evaluated == timed.info["iterations"]
