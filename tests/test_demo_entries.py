@@ -23,7 +23,7 @@ OUTPUTS = {
 }
 
 
-def test_every_entry_has_reference_checks_and_an_outputs_list():
+def test_the_outputs_list_names_every_demo_entry():
     assert set(OUTPUTS) == set(DEMOS)
 
 

@@ -111,22 +111,13 @@ def read_rows(path: Path) -> list[dict]:
 
 def as_number(v: Any) -> float | None:
     """A finite float from a number or a numeric CSV cell; None for text, booleans, empty cells and NaN/inf."""
-    if isinstance(v, bool) or v is None:
+    if v is None or isinstance(v, bool) or (isinstance(v, str) and v in ("True", "False")):
         return None
-    if isinstance(v, str):
-        if v in ("True", "False"):
-            return None
-        try:
-            v = float(v)
-        except ValueError:
-            return None
-    if not isinstance(v, (int, float)):
-        try:
-            v = float(v)
-        except (TypeError, ValueError):
-            return None
-    v = float(v)
-    return v if math.isfinite(v) else None
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
