@@ -151,3 +151,132 @@ def test_torch_inputs_on_the_cpu():
     np.testing.assert_allclose(back.mean, [2.0, 3.0])
     with pytest.raises(UserInputError, match="prior_var must be finite and > 0"):
         fusion.fuse(mean, var, torch.tensor([1.0, 0.0]))
+
+
+# ---- the CUDA glue (_fuse_cuda) on CPU memory: a stand-in for gpoe_fuse_cuda that honours the kernel's pointer
+# contract (csrc/bindings/bind_gpoe.cpp) by reading the host buffers behind the pointers and running the C++ CPU
+# kernel, so that the dtype code, strides, broadcast flags, optional prior mean and output buffers that the glue
+# passes are checked without a GPU (the CUDA arithmetic itself is checked against the CPU kernel under `cuda`).
+
+def _host_array(address, dtype, count):
+    import ctypes
+    dtype = np.dtype(dtype)
+    return np.frombuffer((ctypes.c_char * (dtype.itemsize * count)).from_address(address), dtype, count)
+
+
+class _PointerKernel:
+    """gpoe_fuse_cuda's signature over host memory."""
+
+    def __init__(self):
+        self.calls = []
+
+    def gpoe_fuse_cuda(self, dtype, experts, points, mean, var, wp, wp_se, wp_sp, pv, pv_stride, pm, pm_stride,
+                       weight, combine, eps, out_mean, out_var, out_fallback, out_stats, stream):
+        self.calls.append(dict(dtype=dtype, wp_strides=(wp_se, wp_sp), pv_stride=pv_stride, pm=pm,
+                               pm_stride=pm_stride, weight=weight, combine=combine, eps=eps, stream=stream))
+        dt = (np.float32, np.float64)[dtype]
+        read = lambda p, n: _host_array(p, dt, n).copy()  # noqa: E731
+        full = lambda p, se, sp: np.lib.stride_tricks.as_strided(  # noqa: E731
+            read(p, (experts - 1) * se + (points - 1) * sp + 1), (experts, points),
+            (se * np.dtype(dt).itemsize, sp * np.dtype(dt).itemsize)).copy()
+        m, v = read(mean, experts * points).reshape(experts, points), read(var, experts * points).reshape(experts,
+                                                                                                          points)
+        args = (np.ascontiguousarray(full(wp, wp_se, wp_sp)), read(pv, points if pv_stride else 1),
+                None if not pm else read(pm, points if pm_stride else 1))
+        fm, fv, fb, st = native.module().gpoe_fuse(m, v, *args, weight, combine, eps, True)
+        _host_array(out_mean, dt, points)[:] = fm
+        _host_array(out_var, dt, points)[:] = fv
+        _host_array(out_fallback, np.uint8, points)[:] = fb
+        _host_array(out_stats, np.float64, 4 * points)[:] = np.asarray(st).reshape(-1)
+
+
+@pytest.fixture
+def pointer_kernel(monkeypatch):
+    import contextlib
+
+    if not native.available():
+        pytest.skip("the C++ extension is not built")
+    kernel, real_module = _PointerKernel(), native.module()
+    kernel.gpoe_fuse = real_module.gpoe_fuse
+    monkeypatch.setattr(fusion.dispatch, "native_cuda", lambda t: True)
+    monkeypatch.setattr(fusion.dispatch, "on_device", lambda t: contextlib.nullcontext(7))
+    monkeypatch.setattr(fusion.native, "module", lambda: kernel)
+    return kernel
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("rule", list(fusion.RULES))
+@pytest.mark.parametrize("priors", ["scalar", "per-point", "per-expert", "expert-column", "point-row"])
+def test_cuda_glue_passes_the_kernel_contract(pointer_kernel, dtype, rule, priors):
+    import torch
+
+    rng = np.random.default_rng(3)
+    M, N = 4, 6
+    mean = rng.normal(size=(M, N))
+    var = rng.uniform(0.05, 3.0, size=(M, N))
+    var[1, 2] = np.inf   # an invalid expert
+    var[:, 5] = 5.0      # every expert uninformative at the last point: fallback there for the entropy rules
+    pv = {"scalar": 2.0, "per-point": rng.uniform(1.0, 3.0, N)}.get(priors, 2.5)
+    wp = {"per-expert": rng.uniform(1.0, 4.0, (M, N)), "expert-column": rng.uniform(1.0, 4.0, (M, 1)),
+          "point-row": rng.uniform(1.0, 4.0, (1, N))}.get(priors)
+    pm = {"per-point": rng.normal(size=N), "scalar": None}.get(priors, 0.75)
+    t = lambda a: torch.as_tensor(np.asarray(a, dtype=dtype))  # noqa: E731
+    weight, combine = fusion.RULES[rule]
+    got = fusion._fuse_cuda(t(mean), t(var), pv if np.isscalar(pv) else t(pv), weight, combine,
+                            None if pm is None else (pm if np.isscalar(pm) else t(pm)),
+                            None if wp is None else t(wp), 1e-9)
+    want = fusion.fuse(np.asarray(mean, dtype), np.asarray(var, dtype), pv, rule, pm, wp, 1e-9)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(got.mean.numpy(), want.mean, rtol=tol, atol=tol)
+    np.testing.assert_allclose(got.var.numpy(), want.var, rtol=tol, atol=tol)
+    np.testing.assert_array_equal(got.fallback.numpy(), want.fallback)
+    assert got.fallback.dtype == torch.bool and got.mean.dtype == getattr(torch, dtype)
+    np.testing.assert_allclose(got.sum_beta.numpy(), want.sum_beta, rtol=1e-12)
+    np.testing.assert_allclose(got.effective_experts.numpy(), want.effective_experts, rtol=1e-12)
+    call = pointer_kernel.calls[-1]
+    assert call["dtype"] == (dtype == "float64") and call["stream"] == 7 and call["eps"] == 1e-9
+    assert (call["weight"], call["combine"]) == (fusion.WEIGHTS[weight], fusion.COMBINES[combine])
+    assert call["pv_stride"] == (priors == "per-point")
+    assert call["wp_strides"] == {"per-expert": (N, 1), "expert-column": (1, 0), "point-row": (0, 1),
+                                  "per-point": (0, 1)}.get(priors, (0, 0))
+    assert (call["pm"] == 0) == (pm is None) and call["pm_stride"] == (priors == "per-point")
+
+
+@pytest.mark.native
+def test_cuda_glue_effective_experts_and_bad_priors(pointer_kernel):
+    import torch
+
+    mean = torch.tensor([[1.0, 2.0, 0.0], [3.0, 4.0, 0.0]])
+    var = torch.tensor([[0.5, 1.0, 9.0], [0.5, 0.25, 9.0]])
+    got = fusion._fuse_cuda(mean, var, 4.0, "entropy", "normalised", None, None, 0.0)
+    b = 0.5 * np.log(4.0 / np.array([[0.5, 1.0], [0.5, 0.25]]))
+    np.testing.assert_allclose(got.sum_beta.numpy()[:2], b.sum(0), rtol=1e-6)
+    # (sum b)^2 / sum b^2, and 0 where no expert carries weight (var 9 > v** = 4: the third point)
+    np.testing.assert_allclose(got.effective_experts.numpy(), [*(b.sum(0) ** 2 / (b ** 2).sum(0)), 0.0], rtol=1e-6)
+    assert got.fallback.tolist() == [False, False, True]   # no weight at all: the prior N(0, 4)
+    assert (got.mean[2].item(), got.var[2].item()) == (0.0, 4.0)
+    for bad in (torch.ones(3, 3), torch.ones(2, 4)):
+        with pytest.raises(UserInputError, match="do not broadcast"):
+            fusion._fuse_cuda(mean, var, 4.0, "entropy", "corrected", None, bad, 0.0)
+    with pytest.raises(UserInputError, match="do not broadcast"):
+        fusion._fuse_cuda(mean, var, torch.ones(4), "entropy", "corrected", None, None, 0.0)
+    with pytest.raises(UserInputError, match=r"both be \[M, N\]"):
+        fusion._fuse_cuda(mean, var[:1], 4.0, "entropy", "corrected", None, None, 0.0)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_cuda_glue_falls_back_to_the_float64_reference(monkeypatch, dtype):
+    import torch
+
+    monkeypatch.setattr(fusion.dispatch, "native_cuda", lambda t: False)
+    rng = np.random.default_rng(5)
+    mean, var = rng.normal(size=(3, 5)), rng.uniform(0.1, 2.0, (3, 5))
+    t = lambda a: torch.as_tensor(a).to(getattr(torch, dtype))  # noqa: E731
+    got = fusion._fuse_cuda(t(mean), t(var), torch.tensor(1.5), "entropy", "corrected", torch.tensor(0.5),
+                            torch.full((3, 5), 2.0), 1e-9)
+    exact = lambda a: t(a).double().numpy()  # noqa: E731  the inputs as the kernel sees them
+    want = fusion.fuse_reference(exact(mean), exact(var), 1.5, "rbcm", 0.5, np.full((3, 5), 2.0), 1e-9)
+    for f in fusion.Fused.__dataclass_fields__:
+        np.testing.assert_allclose(getattr(got, f).numpy(), getattr(want, f), rtol=1e-12)
+        assert getattr(got, f).device == torch.device("cpu")
