@@ -69,10 +69,27 @@ def test_policy_entropy_nats_with_zero_probabilities():
 
 
 @pytest.mark.parametrize("kw", [dict(prior_mass=0.0), dict(reward_prior_count=0.0), dict(reward_std=0.0),
-                                dict(prior_mass=-1.0)])
+                                dict(prior_mass=-1.0), dict(reward_prior_count=-1.0), dict(reward_std=-0.5)])
 def test_posterior_rejects_non_positive_settings(kw):
     with pytest.raises(UserInputError, match="must be > 0"):
         Posterior(2, 2, **kw)
+
+
+def test_policy_entropy_is_over_the_last_axis_of_a_batch():
+    # [H, S, A]: a time-dependent policy; the entropy is per (h, s), never across states or steps
+    policy = np.array([[[0.5, 0.5, 0.0], [1.0, 0.0, 0.0]], [[1 / 3, 1 / 3, 1 / 3], [0.0, 0.25, 0.75]]])
+    h34 = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
+    np.testing.assert_allclose(policy_entropy(policy), [[math.log(2), 0.0], [math.log(3), h34]], atol=1e-15)
+
+
+def test_posterior_defaults():
+    # documented defaults: Dir(1/S, ..., 1/S) (total pseudo-count 1), reward prior N(0, sigma^2 / 1), sigma = 1
+    post = Posterior(4, 2)
+    np.testing.assert_array_equal(post.prior, np.full((4, 2, 4), 0.25))
+    assert (post.m0, post.k0, post.sigma) == (0.0, 1.0, 1.0)
+    draws = post.sample_R(np.random.default_rng(0), 4000)
+    # sd sigma / sqrt(k0) = 1 per (s, a); 32,000 draws give the sd to about 0.4% (1 / sqrt(2 * 32000))
+    assert abs(draws.std() - 1.0) < 0.02
 
 
 def test_posterior_statistics_exact():
