@@ -40,3 +40,91 @@ def markdown_table(columns: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def timed_runs(fn, repeat: int = 3, warmup: int = 1, budget_s: float = float("inf")) -> list[float]:
+    """Wall times of up to `repeat` calls of fn() after `warmup` untimed ones; stops early once the timed calls
+    have used `budget_s` seconds (always at least one call)."""
+    for _ in range(warmup):
+        fn()
+    times: list[float] = []
+    while len(times) < repeat and (not times or sum(times) < budget_s):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def log_sizes(lo: float, hi: float, n: int) -> list[int]:
+    """n integer sizes log-spaced from lo to hi (duplicates after rounding dropped)."""
+    import numpy as np
+
+    return sorted({round(float(v)) for v in np.geomspace(lo, hi, n)})
+
+
+def fit_power_law(sizes, costs, level: float = 0.95) -> dict:
+    """Least squares of log(cost) = a + b log(size): the exponent b, its standard error from the residuals and the
+    half-width of its `level` confidence interval (Student t, n - 2 degrees of freedom)."""
+    import numpy as np
+    from scipy import stats
+
+    x, y = np.log(np.asarray(sizes, float)), np.log(np.asarray(costs, float))
+    n = len(x)
+    if n < 3:
+        raise ValueError("a power-law fit with a confidence interval needs at least 3 sizes")
+    xc = x - x.mean()
+    sxx = float(xc @ xc)
+    b = float(xc @ (y - y.mean())) / sxx
+    a = float(y.mean() - b * x.mean())
+    resid = y - a - b * x
+    se = float(np.sqrt(resid @ resid / (n - 2) / sxx))
+    half = float(stats.t.ppf(0.5 + level / 2, n - 2)) * se
+    tss = float((y - y.mean()) @ (y - y.mean()))
+    return {"a": a, "b": b, "b_se": se, "b_ci": half, "b_lo": b - half, "b_hi": b + half, "level": level, "n": n,
+            "r2": 1.0 - float(resid @ resid) / tss if tss > 0 else 1.0}
+
+
+def loglog_plot(path, panels: list[dict], title: str = "") -> None:
+    """One PNG of log-log panels. Each panel: {"title", "xlabel", "ylabel", "series": [{"label", "x", "y", "fit"}]}
+    where fit (optional) is a fit_power_law result, drawn as a line with its exponent and CI in the legend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from toolbox.core.io import save_figure
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        for i, s in enumerate(panel["series"]):
+            color = f"C{i}"
+            x = np.asarray(s["x"], float)
+            label = s["label"]
+            if s.get("fit"):
+                f = s["fit"]
+                grid = np.geomspace(x.min(), x.max(), 50)
+                ax.plot(grid, np.exp(f["a"]) * grid ** f["b"], "-", color=color, alpha=0.6)
+                label += f": b = {f['b']:.2f} ± {f['b_ci']:.2f}"
+            ax.plot(x, s["y"], "o", color=color, label=label)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(panel["xlabel"])
+        ax.set_ylabel(panel.get("ylabel", "seconds (median)"))
+        ax.set_title(panel.get("title", ""), fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    save_figure(fig, path)
+
+
+def machine_load() -> str:
+    """The `uptime` line (load averages over 1, 5, 15 minutes), or os.getloadavg() where uptime is missing."""
+    import os
+    import subprocess
+
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "load average: " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
