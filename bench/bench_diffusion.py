@@ -1,13 +1,14 @@
 """Particle-steps per second of the fused Langevin kernel (reverse SDE, symmetric mixture score, EM, heat and
 endpoint log-densities in the same pass) against a vectorised torch implementation of the same step and the numpy
-reference. Usage: python bench/bench_diffusion.py [--particles N] [--steps K] [--dim D] [--threads T] [--json FILE]
-(--threads sets both torch's and the C++ kernels' thread count; on a shared machine use 1)."""
+reference, alternated, median of --repeats rounds. Usage: python bench/bench_diffusion.py [--particles N] [--steps K]
+[--dim D] [--threads T] [--repeats R] [--json FILE] (--threads sets both torch's and the C++ kernels' thread count;
+on a shared machine use 1)."""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-import time
+from pathlib import Path
 
 if "--threads" in sys.argv:  # before the extension reads it
     os.environ["TOOLBOX_NUM_THREADS"] = sys.argv[sys.argv.index("--threads") + 1]
@@ -19,6 +20,9 @@ from toolbox.core import native
 from toolbox.core.io import write_json
 from toolbox.diffusion.densities import GaussianMixture
 from toolbox.diffusion.sampler import simulate
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import alternate, load_average  # noqa: E402
 
 
 def torch_reverse(dens: GaussianMixture, x0: np.ndarray, t_lo: float, t_hi: float, steps: int, device: str):
@@ -54,18 +58,13 @@ def torch_reverse(dens: GaussianMixture, x0: np.ndarray, t_lo: float, t_hi: floa
     return x, heat
 
 
-def timed(fn):
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--particles", type=int, default=100_000)
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--dim", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--json", default="")
     args = ap.parse_args()
     if args.threads:
@@ -73,26 +72,32 @@ def main():
     dens = GaussianMixture.symmetric(1.0, 0.4, args.dim)
     n, k = args.particles, args.steps
     x0 = dens.sample(n, 2.0, 0)
-    rows = []
-    work = n * k
-    rows.append(("fused C++ (threads)", timed(lambda: simulate(dens, n, "reverse", "euler", 0.0, 2.0, k, x_start=x0))))
-    rows.append(("torch CPU, unfused", timed(lambda: torch_reverse(dens, x0, 0.0, 2.0, k, "cpu"))))
     small = max(1, n // 20)
-    rows.append(("numpy reference (1/20 of N)", 20 * timed(lambda: simulate(
-        dens, small, "reverse", "euler", 0.0, 2.0, k, x_start=x0[:small], backend="reference"))))
+    # Compute bound (the state stays in registers): the figure of merit is particle-steps/s, not bandwidth.
+    fns = {
+        "fused C++": lambda: simulate(dens, n, "reverse", "euler", 0.0, 2.0, k, x_start=x0),
+        "torch CPU, unfused": lambda: torch_reverse(dens, x0, 0.0, 2.0, k, "cpu"),
+        "numpy reference (1/20 of N, x20)": lambda: simulate(dens, small, "reverse", "euler", 0.0, 2.0, k,
+                                                             x_start=x0[:small], backend="reference"),
+    }
     if torch.cuda.is_available() and native.cuda_kernels_usable():
-        simulate(dens, 1000, "reverse", "euler", 0.0, 2.0, 10, device="cuda")  # warm-up
-        torch_reverse(dens, x0[:1000], 0.0, 2.0, 10, "cuda")
-        rows.append((f"fused CUDA ({torch.cuda.get_device_name()})", timed(
-            lambda: simulate(dens, n, "reverse", "euler", 0.0, 2.0, k, x_start=x0, device="cuda"))))
-        rows.append(("torch CUDA, unfused", timed(lambda: torch_reverse(dens, x0, 0.0, 2.0, k, "cuda"))))
+        sync = torch.cuda.synchronize
+        fns[f"fused CUDA ({torch.cuda.get_device_name()})"] = lambda: (
+            simulate(dens, n, "reverse", "euler", 0.0, 2.0, k, x_start=x0, device="cuda"), sync())
+        fns["torch CUDA, unfused"] = lambda: torch_reverse(dens, x0, 0.0, 2.0, k, "cuda")
+    load_before = load_average()
+    sec = alternate(fns, args.repeats)
+    sec["numpy reference (1/20 of N, x20)"] *= 20
+    anchor = sec["torch CPU, unfused"]
     print(f"reverse SDE, d = {args.dim}, N = {n}, steps = {k}, threads: torch {torch.get_num_threads()}, "
-          f"C++ {native.build_info().get('threads')}")
-    print(f"{'implementation':40s} {'seconds':>9s} {'particle-steps/s':>18s}")
-    for name, sec in rows:
-        print(f"{name:40s} {sec:9.3f} {work / sec:18.3e}")
+          f"C++ {native.build_info().get('threads')}; median of {args.repeats} alternated rounds; "
+          f"load average {load_before} before, {load_average()} after")
+    print(f"{'implementation':40s} {'seconds':>9s} {'particle-steps/s':>18s} {'vs torch CPU':>13s}")
+    for name, t in sec.items():
+        print(f"{name:40s} {t:9.3f} {n * k / t:18.3e} {anchor / t:12.2f}x")
     if args.json:
-        write_json(args.json, [{"impl": a, "seconds": b, "particle_steps_per_s": work / b} for a, b in rows])
+        write_json(args.json, [{"impl": a, "seconds": b, "particle_steps_per_s": n * k / b, "vs_torch_cpu": anchor / b}
+                               for a, b in sec.items()])
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """Fusion-kernel benchmark: M experts x N test points, float32, every rule: the C++ kernel (threads), a vectorised
 numpy float32 version, the float64 numpy reference; on a GPU the CUDA kernel against the measured copy bandwidth.
+On the CPU the same run measures one read of the inputs (numpy sum over an array of their size); the C++ kernel,
+numpy and that read alternate, median of --repeats rounds, and the kernel's time is reported as a multiple of it.
 
-    .venv/bin/python bench/bench_gpoe.py [--experts 64] [--points 1000000] [--repeats 3] [--json out.json]
+    .venv/bin/python bench/bench_gpoe.py [--experts 64] [--points 1000000] [--repeats 5] [--json out.json]
 """
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from toolbox.core.io import write_json
 from toolbox.gpoe import fusion
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import best_of  # noqa: E402
+from common import alternate, best_of, load_average  # noqa: E402
 
 
 def numpy_float32(mean, var, prior_var, rule):
@@ -41,7 +42,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--experts", type=int, default=64)
     ap.add_argument("--points", type=int, default=1_000_000)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--rules", nargs="*", default=["gpoe-normalized", "poe", "rbcm"])
     ap.add_argument("--skip-reference", action="store_true")
     ap.add_argument("--vanguard-points", type=int, default=1000, help="N for the Vanguard comparison (0: skip)")
@@ -52,21 +53,28 @@ def main() -> None:
     mean = rng.standard_normal((m, n), dtype=np.float32)
     var = rng.uniform(0.05, 1.0, (m, n)).astype(np.float32)
     prior = np.array([1.01], np.float32)
-    gbytes = 8 * m * n / 1e9
-    print(f"fusion of M = {m} experts x N = {n} points, float32 ({gbytes:.2f} GB read), "
-          f"native={native.available()}, threads={native.build_info().get('threads')}, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    nbytes = mean.nbytes + var.nbytes
+    print(f"fusion of M = {m} experts x N = {n} points, float32 ({nbytes / 1e9:.2f} GB read), "
+          f"native={native.available()}, threads={native.build_info().get('threads')}; median of {args.repeats} "
+          f"alternated rounds; load average {load_average()}")
+    inputs = np.concatenate([mean.ravel(), var.ravel()])  # one array of the inputs' size for the read bandwidth
     rows = []
     for rule in args.rules:
-        row = {"rule": rule}
+        fns = {"read": lambda: inputs.sum()}  # one read of the inputs: numpy sum (one thread)
         if native.available():
-            row["cpp_s"] = best_of(lambda: fusion.fuse(mean, var, prior, rule), args.repeats)
-            row["cpp_GBps"] = gbytes / row["cpp_s"]
-        row["numpy_f32_s"] = best_of(lambda: numpy_float32(mean, var, np.float32(1.01), rule), args.repeats)
+            fns["cpp"] = lambda: fusion.fuse(mean, var, prior, rule)
+        fns["numpy_f32"] = lambda: numpy_float32(mean, var, np.float32(1.01), rule)
+        sec = alternate(fns, args.repeats)
+        row = {"rule": rule, "read_s": sec["read"], "read_GBps": nbytes / sec["read"] / 1e9}
+        if native.available():
+            row |= {"cpp_s": sec["cpp"], "cpp_GBps": nbytes / sec["cpp"] / 1e9,
+                    "cpp_over_read": sec["cpp"] / sec["read"], "numpy_over_cpp": sec["numpy_f32"] / sec["cpp"]}
+        row["numpy_f32_s"] = sec["numpy_f32"]
         if not args.skip_reference:
             row["numpy_f64_reference_s"] = best_of(lambda: fusion.fuse_reference(mean, var, 1.01, rule), 1, warmup=0)
         rows.append(row)
         print("  " + "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+    print(f"load average after: {load_average()}")
     cuda = cuda_rows(mean, var, args)
     anchor = vanguard_rows(args.vanguard_points)
     if args.json:

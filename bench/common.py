@@ -1,6 +1,8 @@
-"""Small helpers shared by the benchmark scripts: timing, peak memory, a markdown table."""
+"""Small helpers shared by the benchmark scripts: timing, peak memory, a markdown table, the machine's load and read
+bandwidth."""
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
@@ -31,6 +33,34 @@ def best_of(fn, repeats: int = 3, warmup: int = 1) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return min(times)
+
+
+def alternate(fns: dict, repeats: int = 5, warmup: int = 1) -> dict:
+    """Median wall time of each fn() in seconds, the implementations run in turn in every round (a shared machine's
+    load then falls on all of them alike)."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as `uptime` prints them."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def read_bandwidth(nbytes: int, repeats: int = 5) -> float:
+    """The machine's read bandwidth in bytes/s now: median time of a numpy sum over a float32 array of nbytes."""
+    import numpy as np
+
+    a = np.ones(max(1, nbytes // 4), dtype=np.float32)
+    return nbytes / alternate({"sum": lambda: a.sum()}, repeats)["sum"]
 
 
 def markdown_table(columns: list[str], rows: list[list]) -> str:

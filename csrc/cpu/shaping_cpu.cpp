@@ -1,6 +1,7 @@
 // Backward induction and policy evaluation on the CPU: the batch of MDPs is split over threads, one MDP per thread.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -23,14 +24,38 @@ double state_value(const double* q, const double* log_prior, int64_t actions, do
   return temperature * (m + std::log(sum));
 }
 
-// Q_h(s, .) = R(s, .) + P(.|s, .) V_{h+1} for all (s, a): the one dot product per pair both recursions share.
-void bellman_q(const double* R, const double* P, const double* v_next, int64_t S, int64_t A, double* q) {
-  for (int64_t sa = 0; sa < S * A; ++sa) {
-    const double* p = P + sa * S;
-    double acc = 0.0;
-    for (int64_t t = 0; t < S; ++t) acc += p[t] * v_next[t];
-    q[sa] = R[sa] + acc;
+typedef double vec4d __attribute__((vector_size(32)));
+
+inline vec4d load4(const double* p) {
+  vec4d v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// q[r] = R[r] + sum_t P[r, t] v[t] for NR consecutive rows (row length S): four-lane partial sums per row, each
+// load of v serving all NR rows; the lanes are added pairwise, then the S mod 4 tail.
+template <int NR>
+inline void bellman_rows(const double* R, const double* P, const double* v, int64_t S, double* q) {
+  const int64_t S4 = S - S % 4;
+  vec4d acc[NR] = {};
+  for (int64_t t = 0; t < S4; t += 4) {
+    const vec4d vt = load4(v + t);
+    for (int r = 0; r < NR; ++r) acc[r] += load4(P + r * S + t) * vt;
   }
+  for (int r = 0; r < NR; ++r) {
+    double sum = (acc[r][0] + acc[r][1]) + (acc[r][2] + acc[r][3]);
+    for (int64_t t = S4; t < S; ++t) sum += P[r * S + t] * v[t];
+    q[r] = R[r] + sum;
+  }
+}
+
+// Q_h(s, .) = R(s, .) + P(.|s, .) V_{h+1} for all (s, a): the matrix-vector product [S A, S] x [S] both recursions
+// share, four rows at a time (AVX-512 / AVX2 clones; flatten keeps the vectors inside one clone).
+__attribute__((flatten, target_clones("avx512f", "avx2", "default"))) void bellman_q(
+    const double* R, const double* P, const double* v_next, int64_t S, int64_t A, double* q) {
+  int64_t sa = 0;
+  for (; sa + 4 <= S * A; sa += 4) bellman_rows<4>(R + sa, P + sa * S, v_next, S, q + sa);
+  for (; sa < S * A; ++sa) bellman_rows<1>(R + sa, P + sa * S, v_next, S, q + sa);
 }
 
 // Horizon steps per chunk: about 2^22 multiply-adds over the batch, at least one.
@@ -64,6 +89,12 @@ void evaluate_steps(const double* R, const double* P, const double* policy, cons
   }
 }
 
+// MDPs per thread for steps [bottom, top): at least about 2^18 multiply-adds each, so that a small batch runs
+// inline rather than paying for thread starts (tens of microseconds, milliseconds on a loaded machine).
+int64_t batch_grain(int64_t S, int64_t A, int64_t steps) {
+  return std::max<int64_t>(1, (int64_t{1} << 18) / std::max<int64_t>(1, S * A * S * steps));
+}
+
 // Runs body(top, bottom) over the horizon in chunks from H down to 0, polling between chunks.
 template <class Body>
 void over_horizon(int64_t H, int64_t chunk, const Poll& poll, Body&& body) {
@@ -81,7 +112,7 @@ void shaping_policy_evaluation_cpu(const double* R, const double* P, const doubl
   const int64_t S = states, A = actions, H = horizon;
   for (int64_t b = 0; b < batch; ++b) std::fill(V + b * (H + 1) * S + H * S, V + (b + 1) * (H + 1) * S, 0.0);
   over_horizon(H, chunk_steps(batch, S, A), poll, [&](int64_t top, int64_t bottom) {
-    parallel_for(batch, 1, [&](int64_t begin, int64_t end) {
+    parallel_for(batch, batch_grain(S, A, top - bottom), [&](int64_t begin, int64_t end) {
       std::vector<double> q(S * A);
       for (int64_t b = begin; b < end; ++b)
         evaluate_steps(R + b * S * A, P + b * S * A * S, policy + b * H * S * A, log_prior, S, A, top, bottom,
@@ -96,7 +127,7 @@ void shaping_backward_induction_cpu(const double* R, const double* P, const doub
   const int64_t S = states, A = actions, H = horizon;
   for (int64_t b = 0; b < batch; ++b) std::fill(V + b * (H + 1) * S + H * S, V + (b + 1) * (H + 1) * S, 0.0);
   over_horizon(H, chunk_steps(batch, S, A), poll, [&](int64_t top, int64_t bottom) {
-    parallel_for(batch, 1, [&](int64_t begin, int64_t end) {
+    parallel_for(batch, batch_grain(S, A, top - bottom), [&](int64_t begin, int64_t end) {
       for (int64_t b = begin; b < end; ++b)
         solve_steps(R + b * S * A, P + b * S * A * S, log_prior, S, A, top, bottom, temperature, Q + b * H * S * A,
                     V + b * (H + 1) * S);

@@ -6,7 +6,8 @@
 //   combine 0: T = S_T,               numerator = S_Tm                 (product: PoE, raw-entropy gPoE)
 //           1: T = S_T / S_b,         numerator = S_Tm / S_b           (weights normalised to sum 1)
 //           2: T = S_T + (1 - S_b)/v**, numerator = S_Tm + (1 - S_b) m** / v**   (BCM / rBCM prior correction)
-// Terms are computed in the input precision and summed in double.
+// Terms are computed in the input precision and summed in double (the CPU kernel first sums groups of 8 experts in
+// the input precision, see gpoe_cpu.cpp).
 // A point falls back to the prior (m**, v**) when S_b < eps or the fused precision is not positive and finite.
 // An expert whose mean is not finite or whose variance is not in (0, inf) is left out at that point.
 #pragma once
