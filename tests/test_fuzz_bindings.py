@@ -735,10 +735,60 @@ def cuda_cases(draw):
     return Case(name, options[name])
 
 
+@st.composite
+def so_ismcts_cases(draw):
+    """SO-ISMCTS (a random query game, the Python reference for valid cases) and its SplitMix64 generator."""
+    from toolbox.ises import engine
+    from toolbox.ises.agents import SOISMCTS, State
+    from toolbox.ises.game_api import TableGame
+
+    gen = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    na, ns, no = draw(st.integers(1, 5)), draw(st.integers(1, 7)), draw(st.integers(1, 4))
+    table = _random_table(gen, na, ns, no)
+    cand = _i32(np.sort(gen.choice(ns, draw(st.integers(1, ns)), replace=False)))
+    prior = gen.random(ns) + 0.05 if draw(st.booleans()) else None
+    game = TableGame("fuzz", [f"s{i}" for i in range(ns)], [f"a{i}" for i in range(na)],
+                     [str(o) for o in range(no)], table, turn_limit=3, prior=prior)
+    args = dict(table=table, cand=cand, win=-1, secret_action=None, twin_class=game.twin_class, prior=prior,
+                seed=draw(st.integers(0, 2**63 - 1)), stream=4, counter=draw(st.integers(0, 20)), budget_ms=0.0,
+                iterations=draw(st.integers(1, 30)), c=draw(st.floats(0.0, 2.0)), consistent=False, horizon=6)
+    kind = draw(st.sampled_from(["valid", "rng_valid", "rng_bound", "table", "cand", "cand_range", "twin_class",
+                                 "prior", "budget", "horizon", "c"]))
+    if kind == "valid":
+        state = State(game, cand, seed=args["seed"], step=args["counter"])
+        want = SOISMCTS(iterations=args["iterations"], c=args["c"]).search(state)
+
+        def check(got):
+            assert list(got[0]) == want[0] and list(got[1]) == want[1] and tuple(got[3:]) == tuple(want[3:])
+            np.testing.assert_allclose(got[2], want[2], rtol=1e-12, atol=0)
+        return Case(kind, lambda: core.ises_so_ismcts(**args), check)
+    if kind == "rng_valid":
+        bounds = np.array(draw(st.lists(st.integers(0, 2**53), max_size=6)), np.int64)
+        ref = engine.SplitMix64(args["seed"], 4, args["counter"])
+        want = [ref.uniform() if b == 0 else float(ref.below(int(b))) for b in bounds]
+        return Case(kind, lambda: core.ises_splitmix64(args["seed"], 4, args["counter"], bounds),
+                    lambda got: np.testing.assert_array_equal(got, want))
+    if kind == "rng_bound":
+        bad = draw(st.sampled_from([np.array([-1], np.int64), np.array([2**53 + 1], np.int64), np.zeros(2)]))
+        return Case(kind, lambda: core.ises_splitmix64(0, 0, 0, bad))
+    bad = {"table": draw(st.sampled_from([m for _, m in _array_mutations(table)])),
+           "cand": draw(st.sampled_from([m for _, m in _array_mutations(cand)] + [_i32([])])),
+           "cand_range": _i32([draw(st.sampled_from([-1, ns]))]),
+           "twin_class": draw(st.sampled_from([None, game.twin_class[:-1], game.twin_class.astype(np.int32)])),
+           "prior": draw(st.sampled_from([np.full(ns, np.nan), -np.ones(ns), np.zeros(ns), np.ones(ns + 1)])),
+           "budget": draw(st.sampled_from([(0.0, 0), (-1.0, 5), (np.inf, 5), (0.0, -2)])),
+           "horizon": draw(st.sampled_from([0, -3])), "c": draw(st.sampled_from([-0.5, np.nan, np.inf]))}[kind]
+    if kind == "budget":
+        args["budget_ms"], args["iterations"] = bad
+    else:
+        args[kind if kind != "cand_range" else "cand"] = bad
+    return Case(kind, lambda: core.ises_so_ismcts(**args))
+
+
 CASES = {
     "philox": philox_cases(), "langevin": langevin_cases(), "langevin_external_step": external_step_cases(),
     "ises_tables": ises_table_cases(), "ises_partition_filter_sample": partition_cases(),
-    "ises_solver": solver_cases(), "gpoe_fuse": gpoe_cases(), "noisynn": noisynn_cases(),
+    "ises_solver": solver_cases(), "ises_so_ismcts": so_ismcts_cases(), "gpoe_fuse": gpoe_cases(), "noisynn": noisynn_cases(),
     "choice_effects": choice_cases(), "shaping": shaping_cases(), "rejection_epilogue": epilogue_cases(),
     "cuda_twins": cuda_cases(),
 }
@@ -761,7 +811,7 @@ def test_every_binding_is_fuzzed():
     covered = {"build_info", "cuda_status", "philox4x32_10", "philox_uniform", "philox_uniform_cuda", "langevin",
                "langevin_cuda", "langevin_external_step", "langevin_external_step_cuda", "ises_mastermind_table",
                "ises_wordle_table", "ises_partition_scores", "ises_filter", "ises_sample_states",
-               "IsesOptimalSolver", "gpoe_fuse", "gpoe_fuse_cuda", "noisynn_mix_optimal", "noisynn_mix_circulant",
+               "ises_so_ismcts", "ises_splitmix64", "IsesOptimalSolver", "gpoe_fuse", "gpoe_fuse_cuda", "noisynn_mix_optimal", "noisynn_mix_circulant",
                "noisynn_gaussian", "noisynn_impulse", "noisynn_mix_optimal_cuda", "noisynn_mix_circulant_cuda",
                "noisynn_gaussian_cuda", "noisynn_impulse_cuda", "choice_effects", "choice_effects_cuda",
                "shaping_backward_induction", "shaping_policy_evaluation", "shaping_backward_induction_cuda",

@@ -161,7 +161,9 @@ def test_sampled_ises_miller_madow_and_exact_subset():
     cand = np.arange(7, dtype=np.int32)
     exact = SampledISES(states=7).decide(State(game, cand))
     assert exact.action == 3 and exact.score == pytest.approx(_gain((3, 1, 3)), abs=1e-12)
-    assert exact.info == {"sampled": False} and exact.states_evaluated == 7 and exact.actions_evaluated == 7
+    # evaluations: 7 actions x 7 secrets feedback values
+    assert exact.info == {"sampled": False, "evaluations": 49} and exact.states_evaluated == 7 and \
+        exact.actions_evaluated == 7
     # 4 of 7 sampled (Philox stream 1 of the episode seed, at this step): unweighted scores of the sample plus
     # (K - 1) / (2 m ln 2), K the classes the sample shows
     state = State(game, cand, seed=11, step=2)
@@ -169,7 +171,8 @@ def test_sampled_ises_miller_madow_and_exact_subset():
     g, _, classes = scores(game, sample, np.arange(7), weighted=False)
     for mm, want in ((True, g + (classes - 1) / (2 * 4 * math.log(2))), (False, g)):
         d = SampledISES(states=4, miller_madow=mm).decide(state)
-        assert d.info == {"sampled": True} and d.states_evaluated == 4 and d.actions_evaluated == 7
+        assert d.info == {"sampled": True, "evaluations": 28} and d.states_evaluated == 4 and \
+            d.actions_evaluated == 7
         for a, v in d.alternatives:
             assert v == pytest.approx(want[a], abs=1e-12)
         assert d.score == pytest.approx(want.max(), abs=1e-12)
@@ -265,7 +268,8 @@ def test_so_ismcts_rewards_and_budget():
     assert len(d.alternatives) == 5
     for a, v in d.alternatives:
         assert v == (1.0 if a == 4 else pytest.approx(5 / 6, abs=1e-15))
-    assert d.info == {"iterations": 7}
+    # evaluations, |I| = 1 per simulated action: 1 for guessing 5 first, 2 for each of the other 6 iterations
+    assert d.info == {"iterations": 7, "evaluations": 13}
     # a budget in milliseconds: stops after about 30 ms, with iterations done
     timed = SOISMCTS(budget_ms=30).decide(State(game, np.arange(7, dtype=np.int32), seed=1))
     assert timed.info["iterations"] > 0 and timed.states_evaluated == timed.info["iterations"]

@@ -1,5 +1,6 @@
 // Python bindings of the ISES information-set engine; every array is validated (dtype, rank, shape, contiguity,
 // index ranges) before the GIL is released.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -13,6 +14,7 @@
 
 #include "checks.h"
 #include "toolbox/ises.h"
+#include "toolbox/ises_ismcts.h"
 
 namespace py = pybind11;
 using namespace toolbox::bind;
@@ -180,6 +182,81 @@ void init_ises(py::module_& m) {
         },
         py::arg("cand"), py::arg("m"), py::arg("seed"), py::arg("stream"), py::arg("counter"),
         "m secrets drawn uniformly with replacement from `cand` with Philox (seed, stream, counter).");
+  m.def("ises_so_ismcts",
+        [](py::handle table_obj, py::handle cand_obj, int win, py::handle secret_action_obj,
+           py::handle twin_class_obj, py::object prior_obj, uint64_t seed, uint64_t stream, uint64_t counter,
+           double budget_ms, int64_t iterations, double c, bool consistent, int64_t horizon) {
+          py::array table = require_array<uint8_t>(table_obj, "table", 2);
+          const int64_t n_actions = table.shape(0), n_secrets = table.shape(1);
+          require(n_actions > 0, "table: the game has no actions");
+          py::array cand = indices(cand_obj, "cand", n_secrets);
+          require(cand.shape(0) > 0, "cand: the information set is empty");
+          require(win >= -1 && win <= 255, "win must be an outcome code in [0, 255], or -1 for a query game");
+          require(std::isfinite(budget_ms) && budget_ms >= 0.0, "budget_ms must be finite and >= 0");
+          require(iterations >= 0, "iterations must be >= 0");
+          require(budget_ms > 0.0 || iterations > 0, "so-ismcts needs a budget: budget_ms or iterations");
+          require(std::isfinite(c) && c >= 0.0, "c must be finite and >= 0");
+          require(horizon >= 1, "horizon must be >= 1");
+          toolbox::IsmctsGame game{cptr<uint8_t>(table), n_actions, n_secrets, win, nullptr, nullptr, nullptr};
+          py::array secret_action, twin_class, prior;
+          if (win >= 0) {
+            require(!secret_action_obj.is_none(), "secret_action is required in a guess game (win >= 0)");
+            secret_action = indices(secret_action_obj, "secret_action", n_actions);
+            require(secret_action.shape(0) == n_secrets, "secret_action needs one action per secret");
+            game.secret_action = cptr<int32_t>(secret_action);
+          } else {
+            require(!twin_class_obj.is_none(), "twin_class is required in a query game (win = -1)");
+            twin_class = require_array<int64_t>(twin_class_obj, "twin_class", 1, {n_secrets});
+            game.twin_class = cptr<int64_t>(twin_class);
+          }
+          const int32_t* cp = cptr<int32_t>(cand);
+          const int64_t n_cand = cand.shape(0);
+          if (!prior_obj.is_none()) {
+            prior = require_array<double>(prior_obj, "prior", 1, {n_secrets});
+            require(all_finite<double>(prior), "prior must be finite and >= 0");
+            const double* w = cptr<double>(prior);
+            double mass = 0.0;
+            for (int64_t s = 0; s < n_secrets; ++s) require(w[s] >= 0.0, "prior must be finite and >= 0");
+            for (int64_t i = 0; i < n_cand; ++i) mass += w[cp[i]];
+            require(mass > 0.0, "prior: the information set has zero prior mass");
+            game.prior = w;
+          }
+          const toolbox::IsmctsSettings settings{budget_ms, iterations, c, consistent, horizon};
+          const toolbox::Poll poll = signal_poll();
+          toolbox::IsmctsResult r;
+          {
+            py::gil_scoped_release release;
+            r = toolbox::ises_so_ismcts_cpu(game, cp, n_cand, seed, stream, counter, settings, poll);
+          }
+          const auto k = static_cast<py::ssize_t>(r.actions.size());
+          py::array_t<int32_t> actions(k);
+          py::array_t<int64_t> visits(k);
+          py::array_t<double> reward(k);
+          std::copy(r.actions.begin(), r.actions.end(), actions.mutable_data());
+          std::copy(r.visits.begin(), r.visits.end(), visits.mutable_data());
+          std::copy(r.reward.begin(), r.reward.end(), reward.mutable_data());
+          return py::make_tuple(actions, visits, reward, r.iterations, r.evaluations, r.fallback);
+        },
+        py::arg("table"), py::arg("cand"), py::arg("win"), py::arg("secret_action"), py::arg("twin_class"),
+        py::arg("prior"), py::arg("seed"), py::arg("stream"), py::arg("counter"), py::arg("budget_ms"),
+        py::arg("iterations"), py::arg("c"), py::arg("consistent"), py::arg("horizon"),
+        "SO-ISMCTS from information set `cand`: (root actions in expansion order, their visits, total rewards, "
+        "iterations, feedback evaluations, fallback move or -1), drawing from SplitMix64(seed, stream, counter).");
+  m.def("ises_splitmix64",
+        [](uint64_t seed, uint64_t stream, uint64_t counter, py::handle bounds_obj) {
+          py::array bounds = require_array<int64_t>(bounds_obj, "bounds", 1);
+          const int64_t* b = cptr<int64_t>(bounds);
+          for (int64_t i = 0; i < bounds.shape(0); ++i)
+            require(b[i] >= 0 && b[i] <= (int64_t{1} << 53), "bounds must be in [0, 2^53]");
+          toolbox::SplitMix64 gen(seed, stream, counter);
+          py::array_t<double> out(bounds.shape(0));
+          double* o = out.mutable_data();
+          for (int64_t i = 0; i < bounds.shape(0); ++i)
+            o[i] = b[i] ? static_cast<double>(gen.below(static_cast<uint64_t>(b[i]))) : gen.uniform();
+          return out;
+        },
+        py::arg("seed"), py::arg("stream"), py::arg("counter"), py::arg("bounds"),
+        "Draws of SplitMix64(seed, stream, counter) in order: below(n) for each bound n > 0, uniform() for 0.");
   py::class_<Solver>(m, "IsesOptimalSolver")
       .def(py::init([](py::handle table_obj, int n_outcomes, int win, py::handle secret_action_obj, int beam,
                        py::handle codes_obj, int colors) {

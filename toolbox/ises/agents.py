@@ -8,6 +8,7 @@ secret still in I), then the lowest action index.
 """
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from dataclasses import dataclass, field
@@ -15,11 +16,12 @@ from typing import Literal
 
 import numpy as np
 
-from toolbox.core import rng
+from toolbox.core import native, rng
 from toolbox.core.config import Count, NonNegFloat, PosInt, check_params, parse_spec
+from toolbox.core.dispatch import use_native
 from toolbox.core.errors import UserInputError
 from toolbox.ises import engine
-from toolbox.ises.games import Game
+from toolbox.ises.games import Game, Wordle
 
 TIE_TOL = 1e-9
 
@@ -111,23 +113,24 @@ class ISES:
         gains, _, _ = scores(game, cand, legal)
         winning = winning_mask(game, cand, legal)
         values = gains
-        evaluated = len(legal)
+        evaluated, evaluations = len(legal), len(legal) * len(cand)
         if self.depth > 1 and len(cand) > 2:
             top = np.lexsort((legal, -gains))[:self.beam]
             values = np.full(len(legal), -np.inf)
             for i in top:
-                q, n = self._q(game, cand, int(legal[i]), float(gains[i]), self.depth, state.history)
+                q, n, e = self._q(game, cand, int(legal[i]), float(gains[i]), self.depth, state.history)
                 values[i] = q
-                evaluated += n
+                evaluated, evaluations = evaluated + n, evaluations + e
         i = pick(values, legal, winning)
-        return Decision(int(legal[i]), float(values[i]), top_alternatives(values, legal, winning), len(cand), evaluated)
+        return Decision(int(legal[i]), float(values[i]), top_alternatives(values, legal, winning), len(cand), evaluated,
+                        {"evaluations": evaluations})
 
-    def _q(self, game, cand, action, gain, depth, history) -> tuple[float, int]:
-        """Q_depth(action, I) and the number of actions it scored."""
+    def _q(self, game, cand, action, gain, depth, history) -> tuple[float, int, int]:
+        """Q_depth(action, I), the number of actions it scored and of feedback values f(a, s) it computed."""
         if depth <= 1:
-            return gain, 0
+            return gain, 0, 0
         codes = game.table[action, cand] if game.table is not None else game.feedback(np.array([action]), cand)[0]
-        total, evaluated = gain, 0
+        total, evaluated, evaluations = gain, 0, len(cand)
         for o in np.unique(codes):
             sub = cand[codes == o]
             if len(sub) <= 1:
@@ -135,13 +138,13 @@ class ISES:
             legal = game.legal_actions(history + [(action, int(o))])
             legal = np.arange(game.n_actions, dtype=np.int32) if legal is None else legal
             g, _, _ = scores(game, sub, legal)
-            evaluated += len(legal)
+            evaluated, evaluations = evaluated + len(legal), evaluations + len(legal) * len(sub)
             best = -np.inf
             for j in np.lexsort((legal, -g))[:self.beam if depth > 2 else 1]:
-                q, n = self._q(game, sub, int(legal[j]), float(g[j]), depth - 1, history + [(action, int(o))])
-                best, evaluated = max(best, q), evaluated + n
+                q, n, e = self._q(game, sub, int(legal[j]), float(g[j]), depth - 1, history + [(action, int(o))])
+                best, evaluated, evaluations = max(best, q), evaluated + n, evaluations + e
             total += game.mass(sub) / game.mass(cand) * best  # P(o|a)
-        return total, evaluated
+        return total, evaluated, evaluations
 
 
 class SampledISES:
@@ -187,7 +190,7 @@ class SampledISES:
         i = pick(gains, legal, winning)
         seen = order[:done]
         return Decision(int(legal[i]), float(gains[i]), top_alternatives(gains[seen], legal[seen], winning[seen]),
-                        len(sample), done, {"sampled": sampled})
+                        len(sample), done, {"sampled": sampled, "evaluations": done * len(sample)})
 
 
 class Minimax:
@@ -352,8 +355,6 @@ class Optimal:
         self._solvers: dict = {}
 
     def solver(self, game: Game):
-        from toolbox.core import native
-
         key = game.name
         if key in self._solvers:
             return self._solvers[key]
@@ -421,22 +422,42 @@ def optimal_total_reference(game: Game, cand: np.ndarray, first: int | None = No
 # --- SO-ISMCTS ----------------------------------------------------------------------------------------------------
 
 class _Node:
-    __slots__ = ("visits", "avail", "reward", "children", "untried")  # per action statistics of one node
+    __slots__ = ("avail", "children", "legal", "moved", "reward", "untried", "visits")  # one information set
 
     def __init__(self):
-        self.visits: dict[int, int] = {}      # action -> n(a)
+        self.visits: dict[int, int] = {}      # action -> n(a), in expansion order
         self.avail: dict[int, int] = {}       # action -> availability count n'(a)
         self.reward: dict[int, float] = {}    # action -> total reward
         self.children: dict[tuple[int, int], _Node] = {}  # (action, observation) -> node
-        self.untried: list | None = None      # actions not expanded yet, in random order
+        # untried actions as a lazy Fisher-Yates shuffle of `legal`: position i holds legal[moved.get(i, i)],
+        # the first `untried` positions are untried (-1: not visited yet)
+        self.legal: np.ndarray | None = None
+        self.untried = -1
+        self.moved: dict[int, int] = {}
+
+    def expand(self, gen: engine.SplitMix64) -> int:
+        """Draw an untried action uniformly (one step of the shuffle) and open its statistics."""
+        j = gen.below(self.untried)
+        self.untried -= 1
+        last = self.untried
+        slot = self.moved.get(j, j)
+        self.moved[j] = self.moved.pop(last, last)
+        action = int(self.legal[slot])
+        self.visits[action], self.reward[action], self.avail[action] = 0, 0.0, 1
+        return action
 
 
 class SOISMCTS:
     """Single-observer ISMCTS (Cowling, Powley & Whitehouse 2012): every iteration draws a determinisation s ~ I,
     descends one shared tree of information-set nodes with UCB1 over the actions available in that
-    determinisation (availability counts), expands one untried action, finishes with a random rollout, and
-    backs up the reward (max_actions - actions used) / max_actions for solving, 0 otherwise. Budget: milliseconds
-    or iterations. Final move: the most visited root action."""
+    determinisation (availability counts), expands one untried action (uniformly, without replacement), finishes
+    with a random rollout, and backs up the reward (horizon - actions used + 1) / horizon for solving, 0 otherwise.
+    Budget: milliseconds or iterations. Final move: the most visited root action.
+
+    This is the reference: `NativeSOISMCTS` runs the same search in C++. Both draw from `engine.SplitMix64` seeded
+    with (seed, 4, step) in the same order (determinisation: `below(|I|)`, or under a prior the CDF of p(s | I) at
+    `uniform()`; expansion: `below(untried)`; rollout: `below(options)`), so they build the same tree.
+    `Decision.info`: iterations and evaluations (feedback values f(a, s) computed: |I| per simulated action)."""
 
     name = "so-ismcts"
     deterministic = False
@@ -448,32 +469,43 @@ class SOISMCTS:
         self.budget_ms, self.iterations, self.c, self.rollout, self.max_actions = \
             budget_ms, iterations, c, rollout, max_actions
 
+    def horizon(self, game: Game) -> int:
+        return self.max_actions or 2 * game.turn_limit
+
     def decide(self, state: State) -> Decision:
+        actions, visits, reward, it, evaluations, fallback = self.search(state)
+        if not len(actions):  # no iteration fitted in the budget
+            return Decision(int(fallback), info={"iterations": int(it), "evaluations": 0})
+        actions, visits, reward = np.asarray(actions).tolist(), np.asarray(visits).tolist(), np.asarray(reward).tolist()
+        mean = [r / n for r, n in zip(reward, visits)]
+        best = max(range(len(actions)), key=lambda i: (visits[i], mean[i], -actions[i]))
+        ranked = sorted(range(len(actions)), key=lambda i: -visits[i])[:5]  # stable: expansion order on ties
+        return Decision(actions[best], mean[best], [(actions[i], mean[i]) for i in ranked], int(it), len(actions),
+                        {"iterations": int(it), "evaluations": int(evaluations)})
+
+    def search(self, state: State) -> tuple:
+        """(root actions in expansion order, their visits, total rewards, iterations, evaluations, fallback move
+        or -1): the move is the most visited root action (ties: higher mean reward, then lower index); the fallback,
+        when no iteration fitted in the budget, a consistent guess."""
         game = state.game
-        horizon = self.max_actions or 2 * game.turn_limit
-        gen = rng.numpy_generator(state.seed, 4, state.step)
+        horizon = self.horizon(game)
+        gen = engine.SplitMix64(state.seed, 4, state.step)
         root = _Node()
-        start, it = time.perf_counter(), 0
-        p = None if game.prior is None else game.prior[state.cand] / game.prior[state.cand].sum()
+        start, it, evaluations = time.perf_counter(), 0, 0
+        cand = state.cand
+        cdf = None if game.prior is None else np.cumsum(np.asarray(game.prior, np.float64)[cand]).tolist()
         while True:
             if self.iterations and it >= self.iterations:
                 break
             if self.budget_ms and (time.perf_counter() - start) * 1e3 >= self.budget_ms:
                 break
             # determinisation s ~ p(s | I)
-            secret = int(state.cand[gen.integers(len(state.cand))] if p is None else gen.choice(state.cand, p=p))
-            self._iterate(root, state, secret, horizon, gen)
+            i = gen.below(len(cand)) if cdf is None else \
+                min(len(cand) - 1, bisect.bisect_right(cdf, gen.uniform() * cdf[-1]))
+            evaluations += self._iterate(root, state, int(cand[i]), horizon, gen)
             it += 1
-        if not root.visits:  # no iteration fitted in the budget
-            legal = state.legal
-            options = legal[winning_mask(game, state.cand, legal)]
-            action = int(gen.choice(options if len(options) else legal))
-            return Decision(action, info={"iterations": it})
-        best = max(root.visits, key=lambda a: (root.visits[a], root.reward[a] / root.visits[a], -a))
-        ranked = sorted(root.visits, key=lambda a: -root.visits[a])[:5]
-        return Decision(best, root.reward[best] / root.visits[best],
-                        [(a, root.reward[a] / root.visits[a]) for a in ranked], it, len(root.visits),
-                        {"iterations": it})
+        fallback = -1 if root.visits else _consistent_choice(game, cand, state.legal, gen)
+        return list(root.visits), list(root.visits.values()), list(root.reward.values()), it, evaluations, fallback
 
     def _step(self, game, cand, secret, action):
         """Apply `action` in the determinised world: (observation, new I, game over)."""
@@ -482,21 +514,23 @@ class SOISMCTS:
         new = split(game, cand, action, outcome)
         return outcome, new, outcome == game.win if game.is_guess_game else game.finished(new)
 
-    def _iterate(self, root, state, secret, horizon, gen):
+    def _iterate(self, root, state, secret, horizon, gen) -> int:
+        """One iteration; returns its feedback evaluations."""
         game, node, cand, history = state.game, root, state.cand, list(state.history)
-        path, used, over = [], 0, False
+        path, used, over, evaluations = [], 0, False, 0
         while not over and used < horizon:  # selection and expansion in the shared tree
-            if node.untried is None:
-                node.untried = gen.permutation(_legal(game, history)).tolist()
+            if node.legal is None:
+                node.legal = _legal(game, history)
+                node.untried = len(node.legal)
             for a in node.visits:  # the actions here depend on the history only: all available every time
                 node.avail[a] += 1
-            expand = bool(node.untried)
+            expand = node.untried > 0
             if expand:
-                action = int(node.untried.pop())
-                node.visits[action], node.reward[action], node.avail[action] = 0, 0.0, 1
+                action = node.expand(gen)
             else:  # UCB1 with availability counts
                 action = max(node.visits, key=lambda a: node.reward[a] / max(1, node.visits[a]) +
                              self.c * math.sqrt(math.log(node.avail[a]) / max(1, node.visits[a])))
+            evaluations += len(cand)
             outcome, cand, over = self._step(game, cand, secret, action)
             history.append((action, outcome))
             used += 1
@@ -507,10 +541,10 @@ class SOISMCTS:
         while not over and used < horizon:  # rollout
             legal = _legal(game, history)
             if self.rollout == "consistent" and game.is_guess_game:
-                options = legal[winning_mask(game, cand, legal)]
-                action = int(gen.choice(options if len(options) else legal))
+                action = _consistent_choice(game, cand, legal, gen)
             else:
-                action = int(legal[gen.integers(len(legal))])
+                action = int(legal[gen.below(len(legal))])
+            evaluations += len(cand)
             outcome, cand, over = self._step(game, cand, secret, action)
             history.append((action, outcome))
             used += 1
@@ -519,6 +553,40 @@ class SOISMCTS:
         for node, action in path:
             node.visits[action] += 1
             node.reward[action] += reward
+        return evaluations
+
+
+class NativeSOISMCTS(SOISMCTS):
+    """SO-ISMCTS in C++ (csrc/cpu/ises_ismcts.cpp): the search of `SOISMCTS`, draw for draw, for games with a
+    feedback table and no history-dependent legal actions; other games (a feedback too large to tabulate, Wordle
+    hard mode, Python games with their own `legal_actions`) run the Python reference. The default `so-ismcts`
+    unless TOOLBOX_KERNELS=reference."""
+
+    def search(self, state: State) -> tuple:
+        game = state.game
+        if not native_search(game):
+            return super().search(state)
+        guess = game.is_guess_game
+        return engine.so_ismcts_native(
+            game.table, state.cand, game.win if guess else -1,
+            np.ascontiguousarray(game.secret_action, np.int32) if guess else None,
+            None if guess else np.ascontiguousarray(game.twin_class, np.int64),
+            None if game.prior is None else np.ascontiguousarray(game.prior, np.float64),
+            state.seed, 4, state.step, self.budget_ms, self.iterations, self.c, self.rollout == "consistent",
+            self.horizon(game))
+
+
+def native_search(game: Game) -> bool:
+    """Whether the C++ SO-ISMCTS can play `game`: a feedback table and every action legal after every history."""
+    static = type(game).legal_actions is Game.legal_actions or (isinstance(game, Wordle) and not game.hard)
+    return static and game.table is not None
+
+
+def _consistent_choice(game: Game, cand: np.ndarray, legal: np.ndarray, gen: engine.SplitMix64) -> int:
+    """A uniform legal action guessing a secret of I (ascending order), or a uniform legal action if none does."""
+    options = legal[winning_mask(game, cand, legal)]
+    pool = options if len(options) else legal
+    return int(pool[gen.below(len(pool))])
 
 
 def _legal(game: Game, history) -> np.ndarray:
@@ -529,7 +597,8 @@ def _legal(game: Game, history) -> np.ndarray:
 AGENTS = {
     "ises": "ISES: maximise expected entropy reduction (depth=1, beam=8)",
     "ises-sampled": "sampled, anytime ISES (states=256, actions=0 (all), budget_ms)",
-    "so-ismcts": "SO-ISMCTS baseline (budget_ms or iterations, c=0.7, rollout=random|consistent)",
+    "so-ismcts": "SO-ISMCTS baseline, C++ on tabulated games (budget_ms or iterations, c=0.7, "
+                 "rollout=random|consistent)",
     "minimax": "Knuth's minimax: minimise the largest class",
     "random": "random consistent guess / random informative query",
     "optimal": "exact minimum expected actions (C++ branch and bound; query games / priors: Python; beam=0 is exact)",
@@ -544,6 +613,8 @@ def make_agent(spec: str, budget_ms: float = 0.0):
                "random": RandomConsistent, "optimal": Optimal}
     if name not in classes:
         raise UserInputError(f"unknown agent {name!r}; known: {', '.join(classes)}")
+    if name == "so-ismcts" and use_native() and hasattr(native.module(), "ises_so_ismcts"):
+        classes[name] = NativeSOISMCTS  # the C++ search (same parameters); TOOLBOX_KERNELS=reference: Python
     kwargs = check_params(classes[name], kwargs, f"agent {spec!r}")
     if budget_ms and name in ("ises-sampled", "so-ismcts") and "iterations" not in kwargs:
         kwargs.setdefault("budget_ms", float(budget_ms))  # an iteration budget keeps runs reproducible

@@ -167,3 +167,53 @@ def entropy_bits(cand, weights: np.ndarray | None = None) -> float:
     p = np.asarray(weights, np.float64)[np.asarray(cand)]
     p = p[p > 0] / p.sum()
     return float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0: no -0.0 for a single secret
+
+
+# --- the generator SO-ISMCTS shares with its C++ twin ----------------------------------------------------------
+
+_MASK64 = (1 << 64) - 1
+
+
+def _mix64(z: int) -> int:
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+class SplitMix64:
+    """SplitMix64 (Steele, Lea & Flood 2014), bit for bit the generator of csrc/include/toolbox/ises_ismcts.h, so
+    that SO-ISMCTS in Python and in C++ make the same draws: the state advances by 0x9E3779B97F4A7C15 and each
+    output is mix(state); seeded from (seed, stream, counter) as mix(mix(mix(seed) ^ stream) ^ counter).
+    `below(n)` is exact (outputs under 2^64 mod n are rejected, the rest reduced mod n); `uniform()` takes the top
+    53 bits."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, seed: int, stream: int, counter: int):
+        self.state = _mix64(_mix64(_mix64(int(seed) & _MASK64) ^ (int(stream) & _MASK64)) ^ (int(counter) & _MASK64))
+
+    def next(self) -> int:
+        self.state = (self.state + 0x9E3779B97F4A7C15) & _MASK64
+        return _mix64(self.state)
+
+    def below(self, n: int) -> int:
+        threshold = (1 << 64) % n
+        while True:
+            x = self.next()
+            if x >= threshold:
+                return x % n
+
+    def uniform(self) -> float:
+        return (self.next() >> 11) * 2.0 ** -53
+
+
+def so_ismcts_native(table: np.ndarray, cand, win: int, secret_action, twin_class, prior, seed: int, stream: int,
+                     counter: int, budget_ms: float, iterations: int, c: float, consistent: bool, horizon: int):
+    """SO-ISMCTS in C++ (toolbox.ises.agents.SOISMCTS is its reference): (root actions in expansion order, visits,
+    total rewards, iterations, feedback evaluations, fallback move or -1). `win` = -1 marks a query game."""
+    core = native.module()
+    if core is None or not hasattr(core, "ises_so_ismcts"):
+        raise RuntimeError("toolbox._core lacks ises_so_ismcts: rebuild the extension (scripts/dev_build.sh)")
+    return core.ises_so_ismcts(table, _as_i32(cand), int(win), secret_action, twin_class, prior, int(seed),
+                               int(stream), int(counter), float(budget_ms), int(iterations), float(c),
+                               bool(consistent), int(horizon))
