@@ -4,11 +4,12 @@
 
 - table: the Wordle feedback table (12,972 guesses x 2,315 answers) with the C++ kernel on 1 thread and on all
   threads, against the numpy reference (measured on a slice and scaled, it is ~100x slower).
-- wordle: depth-1 ISES over all 2,315 answers (all guesses allowed), serial and on the process executor.
+- wordle: depth-1 ISES over all 2,315 answers (all guesses allowed) as `play-ises wordle --all` plays them: serial,
+  and on two worker processes (tasks = classes of the first feedback).
 - mastermind: ISES over all 1,296 Mastermind secrets with the native engine and with TOOLBOX_KERNELS=reference.
 - optimal: the branch-and-bound solver, exact with the symmetry reduction on Mastermind (first guess 1123) and
   Bulls and Cows (0123), beam 8 on Wordle (SALET first); then Mastermind exact with and without symmetry.
-The doddle comparison runs doddle in its own virtual environment (it needs numpy < 2): see docs/ises.md.
+The doddle comparison (bench/bench_ises_doddle.py) runs doddle in its own virtual environment (numpy < 2).
 """
 from __future__ import annotations
 
@@ -60,15 +61,16 @@ def bench_table() -> list[dict]:
 
 
 def bench_wordle() -> list[dict]:
-    from toolbox.ises.bench import BenchConfig, run_bench
+    """`play-ises wordle --all` (depth-1 ISES, its decision cache), serial and on two worker processes."""
     from toolbox.ises.games import make_game
+    from toolbox.ises.pipeline import PlayConfig, build_agent, play_all_episodes
 
-    make_game("wordle").table
+    game = make_game("wordle")
+    game.table
     rows = []
     for backend, workers in (("serial", 1), ("process", 2)):
-        cfg = BenchConfig(games=["wordle"], agents=["ises"], budgets_ms=[0.0], n_games=0, backend=backend,
-                          workers=workers, chunk=2315 // workers + 1)
-        seconds, eps = timed(lambda: run_bench(cfg))
+        cfg = PlayConfig(game="wordle", agent="ises", all_secrets=True, backend=backend, workers=workers)
+        seconds, eps = timed(lambda: play_all_episodes(game, build_agent(game, cfg), cfg))
         a = np.array([e["actions"] for e in eps])
         rows.append({"bench": "wordle ISES depth 1, all 2315 answers", "impl": f"{backend} x{workers}",
                      "seconds": seconds, "total": int(a.sum()), "mean": float(a.mean()), "max": int(a.max()),

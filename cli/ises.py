@@ -41,6 +41,10 @@ def play_ises(
                                          "its feedback, get the next suggestion.")] = False,
     human: Annotated[bool, typer.Option("--human", help="You play against a hidden secret in the terminal.")]
     = False,
+    backend: Annotated[Optional[str], typer.Option("--backend", help="--all: serial | process (default) | ray; "
+                                                   "the same episodes on every backend.")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", help="--all: worker processes (0, the default: "
+                                                   "the usable cores).")] = None,
     json_out: JsonOpt = False, seed: SeedOpt = 0, device: DeviceOpt = "auto", out: OutOpt = None,
     force: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None, track: TrackOpt = "tensorboard",
     report: ReportOpt = False, debug: DebugOpt = False,
@@ -67,7 +71,7 @@ def play_ises(
         if assist and human:
             raise UserInputError("choose one of --assist and --human")
         explicit = {"game": game, "agent": agent, "budget_ms": budget_ms, "secret": secret, "first": first,
-                    "all_secrets": all_secrets or None, "seed": seed}
+                    "all_secrets": all_secrets or None, "seed": seed, "backend": backend, "workers": workers}
         cfg = resolve(PlayConfig(), config, set_, explicit)
         dev = resolve_device(device)  # the information-set engine runs on the CPU
         if assist or human:
@@ -80,12 +84,16 @@ def play_ises(
         folder = run_dir(out, "play-ises", force)
         write_config(folder, cfg, seed, dev, track=track, report=report, tables=TABLES)
         session.info(f"play-ises run folder: {folder}  (device {dev}; the ISES engine runs on the CPU)")
-        doc = run_play(cfg, folder, log=session.info, agent=agent_obj)
+        with session.progress("secrets") as update:
+            doc = run_play(cfg, folder, log=session.info, agent=agent_obj,
+                           progress=lambda done, total: update(done, total))
         if cfg.all_secrets:
             session.table(f"{doc['game']['game']} - {cfg.agent} over all {doc['secrets']} secrets",
-                          ["total", "mean", "expected (prior)", "max", "win rate", "histogram", "seconds"],
+                          ["total", "mean", "expected (prior)", "max", "win rate", "histogram", "seconds",
+                           "backend"],
                           [[doc["total_actions"], f"{doc['mean_actions']:.5f}", f"{doc['expected_actions']:.5f}",
-                            doc["max_actions"], doc["win_rate"], doc["histogram"], f"{doc['seconds']:.1f}"]])
+                            doc["max_actions"], doc["win_rate"], doc["histogram"], f"{doc['seconds']:.1f}",
+                            f"{doc['backend']} x {doc['workers']}"]])
         else:
             session.table(f"{doc['game']['game']} - {cfg.agent}, secret {doc['secret']}",
                           ["t", "action", "feedback", "|I| before", "|I| after", "H after", "gained", "expected",
@@ -181,45 +189,49 @@ def bench_ises(
     budget_ms: Annotated[Optional[list[float]], typer.Option("--budget-ms", help="Per-move budget in ms "
                                                              "(repeatable; default 10 and 100).")] = None,
     n_games: Annotated[Optional[int], typer.Option("--n", help="Secrets per game (0: all secrets).")] = None,
+    budget: Annotated[Optional[str], typer.Option("--budget", help="What is equal per move: time (--budget-ms) "
+                                                  "or evaluations (feedback evaluations: what the ISES agent used "
+                                                  "on the same secret and move, or --set evaluations=N).")] = None,
     backend: Annotated[Optional[str], typer.Option("--backend", help="serial | process | ray.")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", help="Parallel workers (0: all cores).")] = None,
     json_out: JsonOpt = False, seed: SeedOpt = 0, device: DeviceOpt = "auto", out: OutOpt = None,
     force: ForceOpt = False, config: ConfigOpt = None, set_: SetOpt = None, track: TrackOpt = "tensorboard",
     report: ReportOpt = False, debug: DebugOpt = False,
 ) -> None:
-    """Agents x games x decision budgets over N secrets: win rate, mean/sd/max actions with 95% CI, time per
-    move, paired Wilcoxon tests, histogram and entropy-trajectory plots (the game-design view)."""
+    """Agents x games x decision budgets over the same N secrets: win rate, mean/sd/max actions with 95% CI, time
+    and evaluations per move, paired differences (t interval, d_z, rank-biserial, Wilcoxon p, Holm across games),
+    histogram and entropy-trajectory plots (the game-design view)."""
     session = Session(json_out, debug)
     with guarded(session):
         from toolbox.core.config import resolve
         from toolbox.core.device import resolve_device
-        from toolbox.ises.agents import Optimal, make_agent
         from toolbox.ises.bench import run_label
-        from toolbox.ises.games import make_game
-        from toolbox.ises.pipeline import BenchIsesConfig, run_bench
+        from toolbox.ises.pipeline import BenchIsesConfig, check_bench, run_bench
 
-        explicit = {"games": game, "agents": agent, "budgets_ms": budget_ms, "n_games": n_games,
+        explicit = {"games": game, "agents": agent, "budgets_ms": budget_ms, "n_games": n_games, "budget": budget,
                     "backend": backend, "workers": workers, "seed": seed}
         cfg = resolve(BenchIsesConfig(), config, set_, explicit)
         dev = resolve_device(device)
-        games = [make_game(spec) for spec in cfg.games]  # bad specs fail before a run folder is created
-        for spec in cfg.agents:
-            agent_obj = make_agent(spec, max(cfg.budgets_ms, default=0.0))
-            if isinstance(agent_obj, Optimal):
-                for g in games:
-                    agent_obj.prepare(g)
+        check_bench(cfg)  # bad games, agents and budgets fail before a run folder is created
         folder = run_dir(out, "bench-ises", force)
         write_config(folder, cfg, seed, dev, track=track, report=report, tables=TABLES)
         session.info(f"bench-ises run folder: {folder}  (device {dev}; the ISES engine runs on the CPU)")
         with session.progress("tasks") as update:
             doc = run_bench(cfg, folder, log=session.info, progress=lambda done, total: update(done, total))
+        session.info(f"equal per move: {doc['budget']}")
         session.table("agents x games x budgets", ["game", "run", "n", "win rate", "mean actions", "95% CI", "sd",
-                                                   "max", "expected (prior)", "ms/move"],
+                                                   "max", "expected (prior)", "ms/move", "evals/move"],
                       [[r["game"], run_label(r), r["n"], r["win_rate"], r["mean_actions"],
                         f"[{r['ci95_low']:.2f}, {r['ci95_high']:.2f}]", r["sd_actions"], r["max_actions"],
-                        r["expected_actions"], r["ms_per_move"]] for r in doc["summary"]])
-        session.table("paired tests (Wilcoxon signed-rank, actions)", ["game", "run a", "run b", "n", "mean a",
-                                                                        "mean b", "p"],
-                      [[t["game"], t["run_a"], t["run_b"], t["n"], t["mean_a"], t["mean_b"], t["p_value"]]
+                        r["expected_actions"], r["ms_per_move"],
+                        "-" if r["evals_per_move"] is None else f"{r['evals_per_move']:.4g}"] for r in doc["summary"]])
+        session.table("paired differences in actions, a - b on the same secrets (95% t interval; Wilcoxon "
+                      "signed-rank, zeros dropped; Holm across games)",
+                      ["game", "run a", "run b", "n", "mean a", "mean b", "mean diff [95% CI]", "d_z", "r_rb",
+                       "p (method)", "p Holm", "reject 5%"],
+                      [[t["game"], t["run_a"], t["run_b"], t["n"], t["mean_a"], t["mean_b"],
+                        f"{t['mean_diff']:.2f} [{t['ci95_low']:.2f}, {t['ci95_high']:.2f}]",
+                        "-" if t["d_z"] is None else f"{t['d_z']:.2f}", f"{t['rank_biserial']:.2f}",
+                        f"{t['p_value']:.3g} ({t['p_method']})", f"{t['p_holm']:.3g}", t["reject_05"]]
                        for t in doc["paired_tests"]])
         session.emit({"out": str(folder), "device": dev, **doc})

@@ -16,8 +16,8 @@ def run_demo(out: Path, seed: int = 0, device: str = "cpu", log=print) -> dict:
     for agent, first in (("ises", ""), ("minimax", ""), ("optimal", "1123")):
         folder = out / f"mastermind-{agent}"
         folder.mkdir(parents=True, exist_ok=True)
-        doc = run_play(PlayConfig(game="mastermind", agent=agent, all_secrets=True, first=first, seed=seed), folder,
-                       log)
+        doc = run_play(PlayConfig(game="mastermind", agent=agent, all_secrets=True, first=first, seed=seed,
+                                   backend="serial"), folder, log)  # small runs: a process pool costs more
         totals[agent] = doc
         log(f"  mastermind 4x6 {agent}: {doc['total_actions']} guesses over 1296 secrets "
             f"(mean {doc['mean_actions']:.5f}, max {doc['max_actions']})")

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from toolbox.core.config import Count, NonNegFloat, Seed
+from toolbox.core.config import Backend, Count, NonNegFloat, Seed
 from toolbox.core.errors import UserInputError
 from toolbox.core.io import save_figure, write_csv, write_json, write_jsonl
 from toolbox.ises import bench
-from toolbox.ises.agents import Decision, Optimal, State, make_agent
+from toolbox.ises.agents import Optimal, make_agent
 from toolbox.ises.games import Game, make_game
-from toolbox.ises.play import check_secret, draw_secret, play_episode
+from toolbox.ises.play import FixedFirst, check_secret, draw_secret, group_secrets, play_episode, play_secrets
 
 
 @dataclass
@@ -27,19 +27,8 @@ class PlayConfig:
     first: str = ""  # fixed first action (e.g. SALET)
     max_actions: Count = 0
     seed: Seed = 0
-
-
-class FixedFirst:
-    """Plays a given first action, then defers to the wrapped agent."""
-
-    def __init__(self, agent, action: int):
-        self.agent, self.action = agent, action
-        self.name, self.deterministic = agent.name, getattr(agent, "deterministic", False)
-
-    def decide(self, state: State) -> Decision:
-        if not state.history:
-            return Decision(self.action)
-        return self.agent.decide(state)
+    backend: Backend = "process"  # --all: serial | process | ray
+    workers: Count = 0  # --all: worker processes; 0 = the usable cores
 
 
 # The exact optimal search from the empty history is refused above this many (secret, action) pairs when the
@@ -63,12 +52,12 @@ def build_agent(game: Game, cfg) -> object:
     return FixedFirst(agent, first) if cfg.first else agent
 
 
-def run_play(cfg: PlayConfig, folder: Path, log=print, agent=None) -> dict:
+def run_play(cfg: PlayConfig, folder: Path, log=print, agent=None, progress=None) -> dict:
     """One game (or all secrets) of `cfg`; `agent`: the one `build_agent` already made for this game."""
     game = make_game(cfg.game)
     agent = agent or build_agent(game, cfg)
     if cfg.all_secrets:
-        return _play_all(game, agent, cfg, folder, log)
+        return _play_all(game, agent, cfg, folder, progress)
     secret = check_secret(game, cfg.secret) if cfg.secret else draw_secret(game, cfg.seed)
     episode = play_episode(game, agent, secret, seed=cfg.seed, max_actions=cfg.max_actions)
     write_csv(folder / "moves.csv", [{k: v for k, v in s.items() if k != "alternatives"} for s in episode["steps"]])
@@ -80,11 +69,41 @@ def run_play(cfg: PlayConfig, folder: Path, log=print, agent=None) -> dict:
     return doc
 
 
-def _play_all(game: Game, agent, cfg: PlayConfig, folder: Path, log) -> dict:
+def all_backend(agent, cfg: PlayConfig) -> tuple[str, int]:
+    """(backend, workers) that `--all` runs on: one process for `serial`, one worker, or the optimal solver (its
+    search is shared by all secrets: every worker would repeat it)."""
+    from toolbox.core.executor import default_workers
+
+    workers = cfg.workers or default_workers()
+    inner = agent.agent if isinstance(agent, FixedFirst) else agent
+    if cfg.backend == "serial" or workers == 1 or isinstance(inner, Optimal):
+        return "serial", 1
+    return cfg.backend, workers
+
+
+def play_all_episodes(game: Game, agent, cfg: PlayConfig, progress=None, secrets=None) -> list[dict]:
+    """Every secret of the game's support (or of `secrets`), in order. In one process with `agent`, or
+    `group_secrets` splits them into 4 tasks per worker and each worker rebuilds the agent from the spec: the same
+    episodes (tested)."""
+    from toolbox.core.executor import map_tasks
+
+    secrets = game.support.tolist() if secrets is None else [int(s) for s in secrets]
+    backend, workers = all_backend(agent, cfg)
+    if backend == "serial":
+        return play_secrets(game, agent, secrets, cfg.seed, cfg.max_actions, progress)
+    tasks = [{"game": cfg.game, "agent": cfg.agent, "budget_ms": cfg.budget_ms, "first": cfg.first, "seed": cfg.seed,
+              "secrets": group, "max_actions": cfg.max_actions}
+             for group in group_secrets(game, agent, secrets, 4 * workers, cfg.seed)]
+    done = map_tasks(bench.run_chunk, tasks, backend=backend, workers=workers,
+                     progress=(lambda i, n: progress(sum(len(t["secrets"]) for t in tasks[:i]), len(secrets)))
+                     if progress else None)
+    by_secret = {e["secret_index"]: e for episodes in done for e in episodes}
+    return [by_secret[s] for s in secrets]
+
+
+def _play_all(game: Game, agent, cfg: PlayConfig, folder: Path, progress=None) -> dict:
     start = time.perf_counter()
-    cache: dict = {}
-    episodes = [play_episode(game, agent, s, seed=cfg.seed * 1_000_003 + s, max_actions=cfg.max_actions,
-                             cache=cache, details=False) for s in game.support.tolist()]
+    episodes = play_all_episodes(game, agent, cfg, progress)
     seconds = time.perf_counter() - start
     actions = np.array([e["actions"] for e in episodes])
     weights = np.ones(len(actions)) if game.prior is None else game.prior[game.support]
@@ -101,7 +120,8 @@ def _play_all(game: Game, agent, cfg: PlayConfig, folder: Path, log) -> dict:
            "expected_actions": float(weights @ actions / weights.sum()),  # under the prior
            "max_actions": int(actions.max()),
            "histogram": hist, "win_rate": float(np.mean([e["win"] for e in episodes])),
-           "solved_rate": float(np.mean([e["solved"] for e in episodes])), "seconds": seconds}
+           "solved_rate": float(np.mean([e["solved"] for e in episodes])), "seconds": seconds,
+           **dict(zip(("backend", "workers"), all_backend(agent, cfg)))}
     write_json(folder / "summary.json", doc)
     return doc
 
@@ -134,9 +154,18 @@ class BenchIsesConfig(bench.BenchConfig):
     seed: Seed = 0
 
 
-def run_bench(cfg: BenchIsesConfig, folder: Path, log=print, progress=None) -> dict:
+def check_bench(cfg: BenchIsesConfig) -> None:
+    """Every check on the bench settings (games, agents, budgets), before a run folder exists."""
     if cfg.n_games < 0 or cfg.chunk < 1 or any(b < 0 for b in cfg.budgets_ms):
         raise UserInputError("bench-ises needs n_games >= 0, chunk >= 1 and budgets >= 0")
+    bench.check_bench(cfg)
+    for spec in (a for a in cfg.agents if bench.agent_name(a) == "optimal"):
+        agent = make_agent(spec)
+        for game in cfg.games:
+            agent.prepare(make_game(game))
+
+
+def run_bench(cfg: BenchIsesConfig, folder: Path, log=print, progress=None) -> dict:
     start = time.perf_counter()
     episodes = bench.run_bench(cfg, seed=cfg.seed, progress=progress)
     seconds = time.perf_counter() - start
@@ -149,7 +178,8 @@ def run_bench(cfg: BenchIsesConfig, folder: Path, log=print, progress=None) -> d
     write_csv(folder / "trajectory.csv", trajectory)
     bench.plot_histograms(episodes, folder / "histogram.png")
     bench.plot_trajectories(trajectory, folder / "trajectory.png")
-    doc = {"summary": summary, "paired_tests": tests, "episodes": len(episodes), "seconds": seconds}
+    doc = {"budget": bench.budget_description(cfg), "summary": summary, "paired_tests": tests,
+           "episodes": len(episodes), "seconds": seconds}
     write_json(folder / "summary.json", doc)
     return doc
 

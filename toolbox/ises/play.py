@@ -3,6 +3,8 @@
 `play_episode` records, move by move, the action, the feedback, |I| and H before and after, the information
 gained dH_t = H_{t-1} - H_t, the agent's expected gain and alternatives, and the decision time. `Assistant` keeps
 the history of a game played elsewhere (the user types the feedback) and never loses it on bad input.
+`play_secrets` and `group_secrets` play many secrets, in one process or split into tasks for worker processes
+with the same episodes.
 """
 from __future__ import annotations
 
@@ -15,6 +17,33 @@ from toolbox.core.errors import UserInputError
 from toolbox.ises import engine
 from toolbox.ises.agents import Decision, State, split
 from toolbox.ises.games import Game
+
+
+class FixedFirst:
+    """Plays a given first action, then defers to the wrapped agent."""
+
+    def __init__(self, agent, action: int):
+        self.agent, self.action = agent, action
+        self.name, self.deterministic = agent.name, getattr(agent, "deterministic", False)
+
+    def decide(self, state: State) -> Decision:
+        if not state.history:
+            return Decision(self.action)
+        return self.agent.decide(state)
+
+
+COUNTED_BY_PARTITIONS = ("ises", "ises-sampled", "minimax")
+
+
+def feedback_evaluations(agent, decision: Decision) -> int | None:
+    """The feedback evaluations f(a, s) behind a decision: Decision.info["evaluations"] when the agent reports it;
+    otherwise, for the agents that score partitions (ISES, sampled ISES, minimax), the states x actions they
+    scored (exact at depth 1, an upper bound for deeper ISES); None when unknown."""
+    if "evaluations" in decision.info:
+        return int(decision.info["evaluations"])
+    if getattr(agent, "name", "") in COUNTED_BY_PARTITIONS:
+        return int(decision.states_evaluated) * int(decision.actions_evaluated)
+    return None
 
 
 def decide_cached(agent, state: State, cache: dict | None) -> tuple[Decision, float]:
@@ -59,7 +88,7 @@ def play_episode(game: Game, agent, secret: int, seed: int = 0, max_actions: int
     cand = game.support
     history, steps = [], []
     entropies = [engine.entropy_bits(cand, game.prior)]
-    seconds = []
+    seconds, evaluations = [], []
     solved = False
     for t in range(max_actions):
         if game.finished(cand):
@@ -72,6 +101,7 @@ def play_episode(game: Game, agent, secret: int, seed: int = 0, max_actions: int
         new = split(game, cand, action, outcome)
         h_after = engine.entropy_bits(new, game.prior)
         seconds.append(dt)
+        evaluations.append(feedback_evaluations(agent, decision))
         if details:
             steps.append({
                 "step": t + 1, "action": game.action_labels[action], "feedback": game.outcome_label(outcome),
@@ -91,7 +121,42 @@ def play_episode(game: Game, agent, secret: int, seed: int = 0, max_actions: int
     n = len(history)
     return {"secret": game.secret_labels[secret], "secret_index": int(secret), "actions": n, "solved": solved,
             "win": solved and n <= game.turn_limit, "entropies": entropies, "move_seconds": seconds,
+            "move_evaluations": evaluations,
             "declared": None if game.is_guess_game else game.secret_labels[int(cand[0])], "steps": steps}
+
+
+def play_secrets(game: Game, agent, secrets, seed: int = 0, max_actions: int = 0, progress=None) -> list[dict]:
+    """Play every secret in `secrets` with one decision cache. Secret s is played from seed * 1_000_003 + s, and
+    the cache only reuses decisions of deterministic agents, so an episode does not depend on the other secrets of
+    its task: every split over worker processes gives the same episodes as one serial pass."""
+    cache: dict = {}
+    out = []
+    for i, s in enumerate(secrets):
+        out.append(play_episode(game, agent, int(s), seed=seed * 1_000_003 + int(s), max_actions=max_actions,
+                                cache=cache, details=False))
+        if progress:
+            progress(i + 1, len(secrets))
+    return out
+
+
+def group_secrets(game: Game, agent, secrets, n_tasks: int, seed: int = 0) -> list[list[int]]:
+    """Split `secrets` into at most `n_tasks` tasks for worker processes. A deterministic agent plays the same
+    first action a_1 on every secret, and the secrets with the same feedback f(a_1, s) share one subtree of
+    decisions: each such class goes whole to one task (largest class first, onto the lightest task), so the
+    workers' decision caches only overlap at the root. Other agents: contiguous chunks of equal size."""
+    secrets = [int(s) for s in secrets]
+    n_tasks = max(1, min(n_tasks, len(secrets)))
+    if not getattr(agent, "deterministic", False) or game.table is None:
+        size = -(-len(secrets) // n_tasks)
+        return [secrets[i:i + size] for i in range(0, len(secrets), size)]
+    first = agent.decide(State(game, game.support, [], 0, seed)).action
+    classes: dict[int, list[int]] = {}
+    for s in secrets:
+        classes.setdefault(int(game.table[first, s]), []).append(s)
+    tasks: list[list[int]] = [[] for _ in range(n_tasks)]
+    for group in sorted(classes.values(), key=lambda g: (-len(g), g[0])):
+        min(tasks, key=len).extend(group)
+    return [sorted(t) for t in tasks if t]
 
 
 class Assistant:
