@@ -24,7 +24,8 @@ def train_rl(
     control: Annotated[Optional[str], typer.Option(
         help="entrocraft | none | entropy-loss | clip-higher | clip-cov | kl-cov | w-reinforce | entropic.")] = None,
     estimator: Annotated[Optional[str], typer.Option(help="grpo | rloo | reinforce++ | gspo.")] = None,
-    filter_mode: Annotated[Optional[str], typer.Option(help="paper (Alg. 1) | release (authors' code).")] = None,
+    filter_mode: Annotated[Optional[str], typer.Option(
+        help="graded (default, beyond the paper) | paper (Alg. 1) | release (authors' code).")] = None,
     schedule: Annotated[Optional[str], typer.Option(help="constant | linear | cosine | piecewise | csv.")] = None,
     steps: Annotated[Optional[int], typer.Option(help="RL steps.")] = None,
     model: Annotated[Optional[str], typer.Option(help="Local Hugging Face causal-LM folder (default: built-in GPT).")] = None,

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from toolbox.core.errors import UserInputError
 from toolbox.entrocraft import advantages as adv
 from toolbox.entrocraft.control import (BandSchedule, accept_mask, band_warning, batch_entropy, controller_mode,
-                                        entrocraft_filter, load_knots_csv, parse_knots, release_advantages,
-                                        theorem_condition, tracking_error)
+                                        entrocraft_filter, graded_mode, load_knots_csv, parse_knots,
+                                        release_advantages, stall_warnings, theorem_condition, tracking_error)
 from toolbox.entrocraft.passk import evaluate_samples, pass_at_k, pass_at_k_curve
 from toolbox.entrocraft.theory import entropy_of_logits, one_step_entropy_change, theory_table
 
@@ -53,6 +53,18 @@ def test_release_mode_switches_estimators():
     assert release_advantages(r, g, 1).tolist() == [1, 0, 1, 0]        # RAFT++
     assert release_advantages(r, g, -1).tolist() == [0, -1, 0, -1]     # NSR
     assert np.allclose(release_advantages(r, g, 0), g)
+
+
+def test_graded_mode_is_alg1_outside_and_proportional_inside():
+    """Beyond the paper: out of the band Alg. 1's m for every draw; inside, toward the centre with probability
+    |e|, e = (H - centre) / half-width, so the share of switched steps over a uniform grid of draws is |e|."""
+    us = (np.arange(1000) + 0.5) / 1000
+    for h, m in ((0.9, 1), (0.1, -1), (0.5, 0)):                   # above, below, the centre (plain RL)
+        assert {graded_mode(h, 0.4, 0.6, u) for u in us} == {m}
+    for h, share in ((0.575, 0.75), (0.45, -0.5), (0.6, 1.0), (0.4, -1.0)):
+        modes = np.array([graded_mode(h, 0.4, 0.6, u) for u in us])
+        assert set(modes) <= {0, int(np.sign(share))} and modes.mean() == pytest.approx(share, abs=1e-3)
+    assert graded_mode(0.5, 0.5, 0.5, 0.0) == 0 and graded_mode(0.6, 0.5, 0.5, 0.99) == 1   # a one-point band
 
 
 def test_release_default_ranges_warn():
@@ -116,6 +128,41 @@ def test_tracking_error():
     assert res["in_band"] == pytest.approx(1 / 3)
     assert res["max_above"] == pytest.approx(0.2) and res["max_below"] == pytest.approx(0.1)
     assert res["rmse_to_band"] == pytest.approx(math.sqrt((0.04 + 0.01) / 3))
+    # within +-tolerance: distances 0, 0.2, 0.1 -> 1/3 at 0.05, 2/3 at 0.15, all at 0.25
+    assert [tracking_error([0.5, 0.8, 0.3], [0.4] * 3, [0.6] * 3, tolerance=tol)["near_band"]
+            for tol in (0.05, 0.15, 0.25)] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert tracking_error([0.375, 0.625], [0.25] * 2, [0.5] * 2, tolerance=0.125)["near_band"] == 1.0  # the edge
+
+
+# ---- a band out of reach at this learning rate (issue #14): saturated control, distance not shrinking
+def _stall(h, lo=0.5, hi=0.6, window=5, lr=1e-3):
+    h = np.asarray(h, dtype=float)
+    modes = [controller_mode(x, lo, hi) for x in h]
+    return stall_warnings(h, [lo] * h.size, [hi] * h.size, modes, window, lr)
+
+
+def test_stall_detector_names_the_band_steps_and_remedy():
+    (w,) = _stall([0.55, 0.55] + [0.3] * 10)          # below the band from step 2 on, not moving: steps 2-11
+    assert w.startswith("band not reachable at lr 0.001: steps 2-11 the entropy stayed below the band ([0.5, 0.6]")
+    assert "m = -1" in w and "mean 0.2 nats" in w and "larger lr or a wider band" in w
+    (w,) = _stall(np.linspace(0.9, 1.0, 8))             # above and drifting away: the whole run
+    assert "steps 0-7" in w and "above" in w and "m = +1" in w
+
+
+@pytest.mark.parametrize("h", [
+    np.linspace(0.2, 0.45, 12),                        # below, saturated, but closing in: reachable
+    [0.3, 0.3, 0.3, 0.3],                              # stuck, but for fewer steps than the window
+    [0.3, 0.3, 0.55, 0.3, 0.3, 0.3, 0.3, 0.55, 0.3],   # back in the band before each window fills
+    [0.3, 0.3, 0.7, 0.7, 0.3, 0.3, 0.7, 0.7],          # out of band but the mode alternates: not saturated
+    [0.55] * 10,                                       # in the band
+])
+def test_stall_detector_stays_quiet(h):
+    assert _stall(h) == []
+
+
+def test_stall_detector_splits_ranges_by_mode_and_gap():
+    warnings = _stall([0.3] * 6 + [0.55] * 3 + [0.3] * 5 + [0.8] * 5)
+    assert [w.split("steps ")[1].split(" ")[0] for w in warnings] == ["0-5", "9-13", "14-18"]
 
 
 def test_theorem_condition_matches_exact_weights():

@@ -61,7 +61,8 @@ def test_user_jsonl_task(tmp_path):
 def test_every_control_and_estimator_runs(tmp_path, baseline, control, estimator):
     """Each control on a run with reward signal (modarith after 40 SFT steps: a few correct answers a batch, so
     the advantages are not all 0), checked against what the control does differently from plain GRPO."""
-    summary, rows = _signal_run(tmp_path, control=control, estimator=estimator)
+    paper = {"filter_mode": "paper"} if control == "entrocraft" else {}   # Alg. 1's filter over each estimator
+    summary, rows = _signal_run(tmp_path, control=control, estimator=estimator, **paper)
     _, base = baseline
     n = SIGNAL["prompts_per_step"] * TINY["group_size"]
     assert len(rows) == 2 and summary["steps"] == 2 and set(summary["eval_final"]) == {1.0, 0.6}
@@ -156,7 +157,8 @@ def _capture_update(trainer, mode_band):
 @pytest.mark.parametrize("band, mode", [((0.0, 0.0), 1), ((50.0, 60.0), -1), ((0.0, 50.0), 0)])
 def test_trainer_applies_the_filter(tmp_path, band, mode):
     """Inside the trainer: m from the band, kept rollouts are exactly those with m * A >= 0."""
-    tr = Trainer(tiny(task="modarith", sft_steps=40, prompts_per_step=16), tmp_path, lambda _: None, 0)
+    tr = Trainer(tiny(task="modarith", sft_steps=40, prompts_per_step=16, filter_mode="paper"), tmp_path,
+                 lambda _: None, 0)
     tr.warm_start()
     tr.reference = tr.policy
     seen = _capture_update(tr, band)
@@ -168,6 +170,30 @@ def test_trainer_applies_the_filter(tmp_path, band, mode):
         assert keep.tolist() == (mode * a >= 0).tolist()
         found_signal |= bool((a != 0).any())
     assert found_signal
+
+
+@pytest.mark.parametrize("band, applied", [((0.0, 0.0), 1), ((50.0, 60.0), -1), ((0.0, 50.0), None)])
+def test_graded_mode_switches_estimators_and_trains_on_their_rollouts(tmp_path, band, applied):
+    """The default rule: out of the band RAFT++ / NSR advantages over the rollouts that carry them (Eq. 5's 1/|S|
+    over those); deep inside the band (here H ~ 2.5 against a centre of 25, e = -0.9) NSR on most steps."""
+    assert TrainConfig().filter_mode == "graded"
+    tr = Trainer(tiny(task="modarith", sft_steps=40, prompts_per_step=16), tmp_path, lambda _: None, 0)
+    tr.warm_start()
+    tr.reference = tr.policy
+    seen = _capture_update(tr, band)
+    modes = []
+    for t in range(6):
+        row = tr.step(t)
+        a, keep = seen["advantage"], seen["keep"]
+        modes.append(row["control_mode"])
+        if row["control_mode"] == 0:       # plain GRPO on every rollout
+            assert keep.all()
+        else:                                # the switched estimator's rollouts only: A = m on them, 0 elsewhere
+            assert set(np.unique(a[keep])) <= {float(row["control_mode"])} and not a[~keep].any()
+    if applied is None:
+        assert set(modes) <= {-1, 0} and modes.count(-1) >= 3
+    else:
+        assert modes == [applied] * 6
 
 
 def test_release_mode_replaces_advantages(tmp_path):

@@ -2,7 +2,8 @@
 
 Target bands [h_low(t), h_high(t)] (constant, linear, cosine, piecewise, from a CSV), the bang-bang mode
 m = 1[H > h_high] - 1[H < h_low], the rejection filter "keep y iff m * A >= 0", the release code's
-estimator switch (RAFT++ above the band, NSR below) and tracking-error statistics. Everything takes plain
+estimator switch (RAFT++ above the band, NSR below), a graded switch inside the band (beyond the paper), the
+detector of bands out of reach at the run's learning rate and tracking-error statistics. Everything takes plain
 numpy arrays, so it drops into any trainer: compute advantages and the batch entropy, then call `entrocraft_filter`.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 from toolbox.core.errors import UserInputError
 
 SCHEDULE_KINDS = ("constant", "linear", "cosine", "piecewise", "csv")
-FILTER_MODES = ("paper", "release")
+FILTER_MODES = ("graded", "paper", "release")
 
 
 @dataclass(frozen=True)
@@ -132,9 +133,44 @@ def band_reach_warnings(bands: list[tuple[float, float]], max_entropy: float) ->
     return warnings
 
 
+def stall_warnings(entropy, low, high, modes, window: int, lr: float) -> list[str]:
+    """A band out of reach at this learning rate, detected from the run itself: on `window` consecutive steps the
+    entropy stayed on one side of the band with the controller saturated in that mode (m = +1 or -1 throughout)
+    and its distance to the band did not shrink (least-squares slope >= 0). Overlapping windows merge into one
+    step range per warning."""
+    h, lo, hi, m = (np.asarray(v, dtype=np.float64) for v in (entropy, low, high, modes))
+    dist = np.maximum(h - hi, 0.0) + np.maximum(lo - h, 0.0)
+    x = np.arange(window) - (window - 1) / 2
+    ranges: list[list[int]] = []   # [first step, last step, mode]
+    for a in range(h.size - window + 1):
+        mode = m[a]
+        stuck = mode != 0 and (m[a:a + window] == mode).all() and (dist[a:a + window] > 0).all()
+        if stuck and x @ dist[a:a + window] / (x @ x) > -1e-9:   # slope >= 0 up to rounding
+            if ranges and ranges[-1][2] == mode and ranges[-1][1] >= a - 1:
+                ranges[-1][1] = a + window - 1
+            else:
+                ranges.append([a, a + window - 1, int(mode)])
+    return [f"band not reachable at lr {lr:g}: steps {a}-{b} the entropy stayed {'above' if mode > 0 else 'below'} "
+            f"the band ([{lo[a]:.4g}, {hi[a]:.4g}] at step {a}, [{lo[b]:.4g}, {hi[b]:.4g}] at step {b}) with the "
+            f"controller saturated at m = {mode:+d}, and its distance to the band did not shrink (mean "
+            f"{dist[a:b + 1].mean():.3g} nats); try a larger lr or a wider band"
+            for a, b, mode in ranges]
+
+
 def controller_mode(entropy: float, low: float, high: float) -> int:
     """m = 1[H > h_high] - 1[H < h_low] (Alg. 1, step 2)."""
     return int(entropy > high) - int(entropy < low)
+
+
+def graded_mode(entropy: float, low: float, high: float, u: float) -> int:
+    """Beyond the paper: a proportional controller in expectation. Out of the band, m of Alg. 1; inside, the mode
+    that pushes toward the band's centre with probability |e|, e = (H - centre) / half-width, else 0 (plain RL).
+    `u` is a uniform draw in [0, 1)."""
+    half = (high - low) / 2
+    if half <= 0:
+        return controller_mode(entropy, low, high)
+    e = (entropy - (low + high) / 2) / half
+    return int(np.sign(e)) if u < min(abs(e), 1.0) else 0
 
 
 def accept_mask(advantages, mode: int) -> np.ndarray:
@@ -196,16 +232,17 @@ def batch_entropy(token_entropy, mask, seq_ids=None, aggregation: str = "token-m
     raise UserInputError(f"entropy aggregation must be token-mean or seq-mean, got {aggregation!r}")
 
 
-def tracking_error(entropy, low, high, skip: int = 0) -> dict:
-    """How well a run tracked its band after `skip` transient steps: share of steps in the band, RMSE of the
-    distance to the band (0 inside), worst overshoot above / undershoot below."""
+def tracking_error(entropy, low, high, skip: int = 0, tolerance: float = 0.05) -> dict:
+    """How well a run tracked its band after `skip` transient steps: share of steps in the band, share within
+    `tolerance` nats of it, RMSE of the distance to the band (0 inside), worst overshoot above / undershoot below."""
     h, lo, hi = (np.asarray(v, dtype=np.float64)[skip:] for v in (entropy, low, high))
     if h.size == 0:
-        return {"in_band": float("nan"), "rmse_to_band": float("nan"), "max_above": float("nan"),
-                "max_below": float("nan"), "steps": 0}
+        return {"in_band": float("nan"), "near_band": float("nan"), "rmse_to_band": float("nan"),
+                "max_above": float("nan"), "max_below": float("nan"), "steps": 0}
     above, below = np.maximum(h - hi, 0.0), np.maximum(lo - h, 0.0)
     dist = above + below
-    return {"in_band": float((dist == 0).mean()), "rmse_to_band": float(np.sqrt((dist ** 2).mean())),
+    return {"in_band": float((dist == 0).mean()), "near_band": float((dist <= tolerance).mean()),
+            "rmse_to_band": float(np.sqrt((dist ** 2).mean())),
             "max_above": float(above.max()), "max_below": float(below.max()), "steps": int(h.size)}
 
 

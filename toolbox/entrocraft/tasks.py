@@ -4,6 +4,10 @@ countdown  digits "a b c" and a target; answer "a op b op c" (a permutation of t
            evaluated left to right), 54 candidate expressions per instance [notes §6.3].
 modarith   find digits x, y with (a*x + b*y) mod m = t; answer "xy".
 subsetsum  five digits and a target; answer: a sub-multiset of the digits (as a digit string) summing to it.
+letterset  the testbed (issue #14): an allowed set S of 3-5 letters out of a..j and a length L in 3..5; answer: any
+           string of L letters from S with no letter twice in a row, so k(k-1)^(L-1) answers (12 to 1,280) per
+           instance. The rule is learnable by a small GPT (copy from the prompt), so RL improves held-out accuracy
+           and entropy collapse shows up as lost diversity.
 jsonl      the user's prompts: {"prompt": ..., "answers": [...]} per line, checked by exact match or by the user's
            verifier "module:function" called as f(prompt, answer, record) -> bool.
 Instances are unique keys; the split shuffles the key list with its own seed, so train and test share no instance.
@@ -23,7 +27,7 @@ import numpy as np
 from toolbox.core.errors import UserInputError
 from toolbox.core.rng import numpy_generator
 
-TASKS = ("countdown", "modarith", "subsetsum", "jsonl")
+TASKS = ("countdown", "modarith", "subsetsum", "letterset", "jsonl")
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,41 @@ def verify_subsetsum(inst: Instance, answer: str) -> bool:
     return sum(int(c) for c in answer) == target
 
 
+LETTERS = "abcdefghij"
+
+
+@functools.lru_cache(maxsize=None)
+def letterset_instances(set_sizes: tuple[int, ...] = (3, 4, 5),
+                        lengths: tuple[int, ...] = (3, 4, 5)) -> tuple[Instance, ...]:
+    """Every (allowed set, length) pair; solutions are all L-strings over the set without an immediate repeat."""
+    out = []
+    for k in set_sizes:
+        for allowed in itertools.combinations(LETTERS, k):
+            for length in lengths:
+                sols = tuple("".join(w) for w in itertools.product(allowed, repeat=length)
+                             if all(a != b for a, b in itertools.pairwise(w)))
+                out.append(Instance(f"{''.join(allowed)}/{length}:", sols, ("".join(allowed), length)))
+    return tuple(out)
+
+
+def random_letterset(inst: Instance, rng: np.random.Generator) -> str:
+    """L letters drawn uniformly from all of a..j: legal in form, correct with probability k(k-1)^(L-1) / 10^L."""
+    return "".join(rng.choice(list(LETTERS), size=inst.record[1]))
+
+
+def verify_letterset(inst: Instance, answer: str) -> bool:
+    allowed, length = inst.record
+    return (len(answer) == length and all(c in allowed for c in answer)
+            and all(a != b for a, b in itertools.pairwise(answer)))
+
+
+# The testbed's settings (`--set` overrides of TrainConfig; docs/entrocraft.md, "Study: a testbed where RL learns").
+# A quarter of the warm-start targets are random letters (TrainConfig's 0.5 leaves the 100K-parameter GPT near
+# uniform over a..j, held-out accuracy ~4%; 0.35 did the same; 0.25 learns the copy rule only partly: ~40% held out,
+# token entropy ~1.4 nats). The rest are TrainConfig's defaults (300 warm-start steps, lr 1e-3, G = 8).
+TESTBED_SETTINGS = {"task": "letterset", "sft_wrong_fraction": 0.25, "prompts_per_step": 32}
+
+
 def _user_verifier(spec: str | None) -> Callable[[Instance, str], bool]:
     if not spec or spec == "exact":
         return lambda inst, answer: answer in inst.solutions
@@ -195,7 +234,8 @@ def make_task(name: str, test_fraction: float = 0.2, split_seed: int = 0, prompt
         generate, verify, randomiser, max_len = {
             "countdown": (countdown_instances, verify_countdown, random_countdown, 5),
             "modarith": (modarith_instances, verify_modarith, random_modarith, 2),
-            "subsetsum": (subsetsum_instances, verify_subsetsum, random_subsetsum, 5)}[name]
+            "subsetsum": (subsetsum_instances, verify_subsetsum, random_subsetsum, 5),
+            "letterset": (letterset_instances, verify_letterset, random_letterset, 5)}[name]
         instances = list(generate())
     train, test = _split(instances, test_fraction, split_seed)
     alphabet = "".join(sorted({c for i in instances for c in i.prompt + "".join(i.solutions)} | set("0123456789+-*=:")))

@@ -5,8 +5,11 @@ One step (Alg. 1 of Li et al. around a PPO/GRPO learner, as in verl):
   2. reward +1 / -1 from the verifier; recompute old log-probs and per-token entropies with the learner (fused kernel);
   3. batch entropy H (token-mean, or seq-mean) and the band [h_low(t), h_high(t)] -> mode m;
   4. advantages (GRPO / RLOO / REINFORCE++ / GSPO) and the control: Entrocraft keeps rollouts with m*A >= 0 and
-     trains on them only, normalised by their token count (Eq. 5); the baselines change the loss or the advantages;
+     trains on them only, normalised by their token count (Eq. 5; `filter_mode = paper`), switches to RAFT++ / NSR
+     out of band (`release`), or, by default, switches toward the band's centre with probability |e| (`graded`,
+     beyond the paper); the baselines change the loss or the advantages;
   5. PPO-clip epochs over minibatches with a low-variance KL (k3) to the frozen reference.
+At the end, a band the controller could not reach at this lr is a warning (control.stall_warnings).
 Every `eval_every` updates: mean@n, pass@k and distinct-correct@n on held-out prompts at two temperatures.
 Every `ckpt_every` updates a checkpoint; `resume=True` continues from the last one with identical results.
 """
@@ -34,8 +37,8 @@ from toolbox.core.io import atomic_write_bytes, write_csv, write_json
 from toolbox.core.rng import numpy_generator
 from toolbox.entrocraft import advantages as adv_mod
 from toolbox.entrocraft.control import (FILTER_MODES, SCHEDULE_KINDS, BandSchedule, band_reach_warnings, band_warning,
-                                        batch_entropy, load_knots_csv, parse_knots, release_advantages, theorem_condition,
-                                        tracking_error)
+                                        batch_entropy, graded_mode, load_knots_csv, parse_knots, release_advantages,
+                                        stall_warnings, theorem_condition, tracking_error)
 from toolbox.entrocraft.epilogue import rejection_epilogue
 from toolbox.entrocraft.fused_entropy import row_entropy
 from toolbox.entrocraft.model import CharTokenizer, GPTConfig, TinyGPT, load_hf, pad_prompts, sample
@@ -75,7 +78,9 @@ class TrainConfig:
     reward_wrong: Real = -1.0
     estimator: Literal[adv_mod.ESTIMATORS] = "grpo"
     control: Literal[CONTROLS] = "entrocraft"
-    filter_mode: Literal[FILTER_MODES] = "paper"  # paper (Alg. 1) | release (the authors' code: RAFT++/NSR out of band)
+    # graded (beyond the paper: release's estimators, switched in band with probability |e|, see control.graded_mode)
+    # | paper (Alg. 1 on the estimator's advantages) | release (the authors' code: RAFT++ / NSR out of band)
+    filter_mode: Literal[FILTER_MODES] = "graded"
     entropy_aggregation: Literal["token-mean", "seq-mean"] = "token-mean"
     schedule: Literal[SCHEDULE_KINDS] = "linear"
     band_start: Annotated[list[Real], Field(min_length=2, max_length=2)] = field(default_factory=lambda: [0.6, 0.7])
@@ -107,6 +112,11 @@ class TrainConfig:
     # the transient left out of the band-tracking figures: min(transient_fraction * steps, transient_max) steps
     transient_fraction: Fraction = 0.2
     transient_max: Count = 20
+    tracking_tolerance: NonNegFloat = 0.05  # summary's near_band: share of post-transient steps within this of the band
+    # an unreachable band is reported when the controller stays saturated for max(stall_fraction * steps,
+    # stall_min_steps) steps while the distance to the band does not shrink (control.stall_warnings)
+    stall_fraction: Fraction = 0.25
+    stall_min_steps: PosInt = 5
     rollout_backend: Backend = "serial"  # serial | process | ray (through toolbox.core.executor.map_tasks)
     rollout_shards: PosInt = 1
     threads: Count = 1  # torch CPU threads (tiny models run best on one; 0 = torch's default)
@@ -347,6 +357,7 @@ class Trainer:
                                  cfg.entropy_aggregation)
         h_batch, mode = float(epi.entropy), int(epi.mode)
         keep = np.ones(len(rewards), dtype=bool)
+        applied = mode if cfg.control == "entrocraft" else 0   # the mode the control acted on this step
         if cfg.control == "w-reinforce":
             advantage = adv_mod.w_reinforce(rewards, cfg.w_reinforce_weight)
         elif cfg.control == "entropic":
@@ -355,14 +366,19 @@ class Trainer:
             advantage = adv_mod.entropic(rewards, alpha)
         elif cfg.control == "entrocraft" and cfg.filter_mode == "paper":
             keep = epi.accept.cpu().numpy()
-        elif cfg.control == "entrocraft":
+        elif cfg.control == "entrocraft" and cfg.filter_mode == "release":
             advantage = release_advantages(rewards, advantage, mode)
+        elif cfg.control == "entrocraft":    # graded: the release estimators, switched with probability |e| in band
+            applied = graded_mode(h_batch, low, high, numpy_generator(self.seed, 3_000_000 + t).random())
+            advantage = release_advantages(rewards, advantage, applied)
+            if applied:     # Eq. 5's 1/|S| over the rollouts the switched estimator trains on
+                keep = advantage != 0
 
         confident = theorem_condition(h_np, logp_np, seq_np, len(rewards))
         losses = self.update(t, seq, mask, seq_of_tok, old_logp, ref_logp, advantage, keep)
         return {"step": t, "h_low": low, "h_high": high, "entropy": h_batch, "entropy_seq_mean": h_seq,
-                "mode": mode, "accepted_fraction": float(keep.mean()), "kept": int(keep.sum()),
-                "groups_emptied": int((epi.kept_per_group == 0).sum()) if not keep.all() else 0,
+                "mode": mode, "control_mode": applied, "accepted_fraction": float(keep.mean()),
+                "kept": int(keep.sum()), "groups_emptied": int((keep.reshape(-1, G).sum(1) == 0).sum()),
                 "reward": float(rewards.mean()), "accuracy": float(ok.mean()),
                 "response_length": float(lengths.mean()), "entropic_alpha": alpha,
                 "confident_pos": _share(confident, advantage > 0), "confident_neg": _share(confident, advantage < 0),
@@ -519,7 +535,18 @@ class Trainer:
             if on_step:
                 on_step(t, row)
         self.write_outputs()
+        if cfg.control == "entrocraft":
+            stalls = stall_warnings(*([r[k] for r in self.metrics] for k in ("entropy", "h_low", "h_high", "mode")),
+                                    self.stall_window, cfg.lr)
+            for warning in stalls:
+                self.log(f"warning: {warning}")
+            self.warnings += stalls
         return self.summary(warm, time.perf_counter() - start)
+
+    @property
+    def stall_window(self) -> int:
+        """Steps of saturated control without progress that make a band 'not reachable' (stall_warnings)."""
+        return max(math.ceil(self.cfg.stall_fraction * self.cfg.steps), self.cfg.stall_min_steps)
 
     def _initial_entropy(self) -> float:
         """H0: the batch entropy of the warm-started policy on the first step's rollouts."""
@@ -541,7 +568,8 @@ class Trainer:
                 "filter_mode": self.cfg.filter_mode, "seed": self.seed, "steps": len(m), "h0": self.h0,
                 "entropy_first": h[0] if h else None, "entropy_final": h[-1] if h else None,
                 "entropy_min": min(h) if h else None,
-                "tracking": tracking_error(h, [r["h_low"] for r in m], [r["h_high"] for r in m], skip),
+                "tracking": tracking_error(h, [r["h_low"] for r in m], [r["h_high"] for r in m], skip,
+                                           self.cfg.tracking_tolerance),
                 "transient_steps": skip,
                 "accepted_fraction_mean": float(np.mean([r["accepted_fraction"] for r in m])) if m else None,
                 "reward_final": float(np.mean([r["reward"] for r in m[-10:]])) if m else None,
