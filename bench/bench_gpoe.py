@@ -4,6 +4,10 @@ On the CPU the same run measures one read of the inputs (numpy sum over an array
 numpy and that read alternate, median of --repeats rounds, and the kernel's time is reported as a multiple of it.
 
     .venv/bin/python bench/bench_gpoe.py [--experts 64] [--points 1000000] [--repeats 5] [--json out.json]
+
+--log-error also measures the kernel's float32 log (log_ge1 of gpoe.h) against float64 np.log: one expert with
+v = 1 and per-point weight prior v** = x gives S_b = 1/2 log_ge1(x) exactly, over every float32 in [1, 2) (the
+polynomial sees only the mantissa; the exponent adds k ln 2) plus 10^6 log-uniform x in [2, 2^127].
 """
 from __future__ import annotations
 
@@ -46,8 +50,10 @@ def main() -> None:
     ap.add_argument("--rules", nargs="*", default=["gpoe-normalized", "poe", "rbcm"])
     ap.add_argument("--skip-reference", action="store_true")
     ap.add_argument("--vanguard-points", type=int, default=1000, help="N for the Vanguard comparison (0: skip)")
+    ap.add_argument("--log-error", action="store_true", help="max error of the kernel's float32 log")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
+    log_err = log_error() if args.log_error and native.available() else None
     rng = np.random.default_rng(0)
     m, n = args.experts, args.points
     mean = rng.standard_normal((m, n), dtype=np.float32)
@@ -78,7 +84,26 @@ def main() -> None:
     cuda = cuda_rows(mean, var, args)
     anchor = vanguard_rows(args.vanguard_points)
     if args.json:
-        write_json(args.json, {"experts": m, "points": n, "cpu": rows, "cuda": cuda, "vanguard": anchor})
+        write_json(args.json, {"experts": m, "points": n, "cpu": rows, "cuda": cuda, "vanguard": anchor,
+                               "log_error": log_err})
+
+
+def log_error() -> dict:
+    """Max error of the kernel's float32 log in ulps of the float32 result (and absolute), against np.log."""
+    mantissas = (np.arange(1 << 23, dtype=np.int32) | np.int32(0x3F800000)).view(np.float32)  # [1, 2)
+    wide = np.exp2(np.random.default_rng(2).uniform(1, 127, 1_000_000)).astype(np.float32)
+    x = np.concatenate([mantissas, wide])
+    got = 2 * fusion.fuse(np.zeros((1, x.size), np.float32), np.ones((1, x.size), np.float32),
+                          np.float32(1), "gpoe-normalized", weight_prior=x[None, :]).sum_beta
+    want = np.log(x.astype(np.float64))
+    ulp = np.spacing(np.maximum(np.abs(want), np.finfo(np.float32).tiny).astype(np.float32)).astype(np.float64)
+    err = np.abs(got - want)
+    worst = int(np.argmax(err / ulp))
+    out = {"points": int(x.size), "max_ulp": float(err[worst] / ulp[worst]), "at": float(x[worst]),
+           "max_abs": float(err.max()), "log1_exact": bool(got[0] == 0.0)}
+    print(f"float32 log of the entropy weight over {x.size} inputs in [1, 2^127]: max {out['max_ulp']:.3f} ulp "
+          f"(x = {out['at']:.9g}), max abs {out['max_abs']:.2e}, log(1) = 0 exactly: {out['log1_exact']}")
+    return out
 
 
 def cuda_rows(mean, var, args):
