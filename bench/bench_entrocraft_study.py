@@ -1,8 +1,11 @@
-"""Study on the letterset testbed (issue #14): GRPO vs every entropy baseline of `train-rl` vs Entrocraft (paper and
-release filters), paired over seeds, with 95% confidence intervals.
+"""Study on the letterset testbed (issue #14): GRPO vs every entropy baseline of `train-rl` vs Entrocraft (paper,
+release and graded filters), paired over seeds, with 95% confidence intervals; and two KL-anchored pairs (GRPO and
+graded at kl_coef 0.3 with a constant band, and at 0.2 with the demo's band).
 
     nice -n 5 .venv/bin/python bench/bench_entrocraft_study.py --out runs/study [--seeds 0,1,2,3,4] [--steps 60]
     .venv/bin/python bench/bench_entrocraft_study.py --out runs/study --aggregate-only
+    .venv/bin/python bench/bench_entrocraft_study.py --out runs/study --aggregate-only \
+        --conditions GRPO-kl0.3,entrocraft-graded-kl0.3 --baseline GRPO-kl0.3
 
 Pairing: every condition of a seed starts from the same warm-started weights (the seed's warm start is run once,
 saved to warm_seed<S>.pt and loaded into each condition's Trainer, which then runs with sft_steps = 0), and draws
@@ -11,7 +14,8 @@ is skipped, so an interrupted study continues where it stopped. Writes study.csv
 and study.png into --out.
 
 Statistics: per condition, the mean over seeds with a t-interval mean +- t(0.975, n-1) sd / sqrt(n); per baseline,
-the paired difference to GRPO (same seed) with the same interval. Evaluation: held-out prompts, n = eval_n samples.
+the paired difference to --baseline (GRPO unless set; same seed) with the same interval. Evaluation: held-out
+prompts, n = eval_n samples.
 """
 from __future__ import annotations
 
@@ -32,6 +36,14 @@ from toolbox.entrocraft.trainer import TrainConfig, Trainer
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_entrocraft_collapse import _rows  # reuse the run-folder reader
 
+# The KL anchor: on letterset both of graded's levers lower the entropy (RAFT++ above the band, as meant, and NSR
+# below it), so a band is held only where a stronger KL to the warm start (kl_coef 0.3; TrainConfig: 1e-3) stops
+# the fall. GRPO at the same kl_coef is its pair (--baseline GRPO-kl0.3). Band: constant (0.6, 0.7) x H0, about
+# 0.84-0.98 nats, around the entropy of a policy uniform over the correct strings (0.96 nats averaged over the
+# instances: (ln k + (L-1) ln(k-1)) / (L+1) per instance, the end token included).
+KL_ANCHOR = {"kl_coef": 0.3, "schedule": "constant", "band_start": [0.6, 0.7], "band_end": [0.6, 0.7]}
+# kl_coef 0.2 and a band that comes down from (0.9, 1.0) x H0 to that level in 20 steps, then stays (the demo's)
+KL_ANCHOR_RAMP = {"kl_coef": 0.2, "schedule": "piecewise", "band_knots": "0:0.9:1.0,20:0.6:0.7,40:0.6:0.7"}
 CONDITIONS = {
     "GRPO": {"control": "none"},
     "entropy-loss": {"control": "entropy-loss"},
@@ -42,13 +54,19 @@ CONDITIONS = {
     "entropic": {"control": "entropic"},
     "entrocraft-paper": {"control": "entrocraft", "filter_mode": "paper"},
     "entrocraft-release": {"control": "entrocraft", "filter_mode": "release"},
+    "entrocraft-graded": {"control": "entrocraft", "filter_mode": "graded"},
+    "GRPO-kl0.3": {"control": "none", **KL_ANCHOR},
+    "entrocraft-graded-kl0.3": {"control": "entrocraft", "filter_mode": "graded", **KL_ANCHOR},
+    "GRPO-kl0.2": {"control": "none", **KL_ANCHOR_RAMP},
+    "entrocraft-graded-kl0.2": {"control": "entrocraft", "filter_mode": "graded", **KL_ANCHOR_RAMP},
 }
 # Entrocraft's band, relative to the warm-started entropy H0: linear (0.9, 1.0) -> (0.5, 0.6) x H0. The end band
 # (about 0.7-0.85 nats at H0 ~ 1.4) is near the entropy of a policy uniform over the correct strings (e.g. 0.94 nats
 # per token for k = 4, L = 4: (ln 4 + 3 ln 3 + 0) / 5), i.e. the most diverse correct policy.
 STUDY = {"steps": 40, "prompts_per_step": 16, "eval_prompts": 128, "eval_temperatures": [1.0],
          "schedule": "linear", "band_relative": True, "band_start": [0.9, 1.0], "band_end": [0.5, 0.6]}
-METRICS = ("entropy_final", "in_band", "reward_final", "mean_at_n", "pass@1", "pass@4", "pass@16", "distinct_correct")
+METRICS = ("entropy_final", "in_band", "near_band", "reward_final", "mean_at_n", "pass@1", "pass@4", "pass@16",
+           "distinct_correct")
 
 
 def base_config(steps: int, sets: list[str]) -> TrainConfig:
@@ -85,7 +103,8 @@ def per_run(folder: Path) -> dict:
     s = json.loads((folder / "summary.json").read_text())
     ev = final_eval(folder)
     return {"entropy_final": s["entropy_final"], "in_band": s["tracking"]["in_band"],
-            "reward_final": s["reward_final"], "h0": s["h0"], **{k: ev[k] for k in METRICS[3:]}}
+            "near_band": s["tracking"]["near_band"],
+            "reward_final": s["reward_final"], "h0": s["h0"], **{k: ev[k] for k in METRICS[4:]}}
 
 
 def t_interval(values) -> tuple[float, float]:
@@ -98,7 +117,7 @@ def t_interval(values) -> tuple[float, float]:
     return float(v.mean()), float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
 
 
-def aggregate(out: Path, seeds: list[int], names: list[str]) -> tuple[list[dict], list[dict]]:
+def aggregate(out: Path, seeds: list[int], names: list[str], baseline: str = "GRPO") -> tuple[list[dict], list[dict]]:
     runs = {n: {s: per_run(out / f"{n}_seed{s}") for s in seeds if (out / f"{n}_seed{s}" / "summary.json").is_file()}
             for n in names}
     table, diffs = [], []
@@ -109,24 +128,25 @@ def aggregate(out: Path, seeds: list[int], names: list[str]) -> tuple[list[dict]
         for k in METRICS:
             row[k], row[f"{k}_ci"] = t_interval([r[k] for r in runs[n].values()])
         table.append(row)
-        paired = [s for s in runs[n] if s in runs.get("GRPO", {})]
-        if n != "GRPO" and paired:
-            drow = {"condition": n, "pairs": len(paired)}
+        paired = [s for s in runs[n] if s in runs.get(baseline, {})]
+        if n != baseline and paired:
+            drow = {"condition": n, "pairs": len(paired), "baseline": baseline}
             for k in METRICS:
-                drow[k], drow[f"{k}_ci"] = t_interval([runs[n][s][k] - runs["GRPO"][s][k] for s in paired])
+                drow[k], drow[f"{k}_ci"] = t_interval([runs[n][s][k] - runs[baseline][s][k] for s in paired])
             diffs.append(drow)
     return table, diffs
 
 
 def markdown(table: list[dict], diffs: list[dict]) -> str:
-    head = ("| condition | seeds | final H | in band | reward (last 10 steps) | mean@16 | pass@1 | pass@4 | pass@16 "
-            "| distinct-correct@16 |\n|---|---|---|---|---|---|---|---|---|---|\n")
+    head = ("| condition | seeds | final H | in band | within 0.05 | reward (last 10 steps) | mean@16 | pass@1 | pass@4 "
+            "| pass@16 | distinct-correct@16 |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
     fmt = lambda r, k: f"{r[k]:+.3f} ± {r[k + '_ci']:.3f}" if "pairs" in r else f"{r[k]:.3f} ± {r[k + '_ci']:.3f}"
     lines = [head] + [f"| {r['condition']} | {r.get('seeds', r.get('pairs'))} | "
                       + " | ".join(fmt(r, k) for k in METRICS) + " |\n" for r in table]
-    lines += ["\nPaired differences vs GRPO (same seed), mean ± 95% CI half-width:\n\n", head]
-    lines += [f"| {r['condition']} − GRPO | {r['pairs']} | " + " | ".join(fmt(r, k) for k in METRICS) + " |\n"
-              for r in diffs]
+    base = diffs[0]["baseline"] if diffs else "GRPO"
+    lines += [f"\nPaired differences vs {base} (same seed), mean ± 95% CI half-width:\n\n", head]
+    lines += [f"| {r['condition']} − {r['baseline']} | {r['pairs']} | " + " | ".join(fmt(r, k) for k in METRICS)
+              + " |\n" for r in diffs]
     return "".join(lines)
 
 
@@ -161,6 +181,7 @@ def main():
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--steps", type=int, default=STUDY["steps"])
     ap.add_argument("--conditions", default=",".join(CONDITIONS))
+    ap.add_argument("--baseline", default="GRPO", help="the condition the paired differences are taken to")
     ap.add_argument("--set", action="append", default=[], dest="sets")
     ap.add_argument("--aggregate-only", action="store_true")
     args = ap.parse_args()
@@ -181,11 +202,11 @@ def main():
                 summary = run_one(merge(cfg, CONDITIONS[n]), state, folder, s)
                 print(f"{n} seed {s}: H {summary['h0']:.3f} -> {summary['entropy_final']:.3f}, reward "
                       f"{summary['reward_final']:+.3f}, {time.perf_counter() - t0:.0f} s", flush=True)
-    table, diffs = aggregate(args.out, seeds, names)
+    table, diffs = aggregate(args.out, seeds, names, args.baseline)
     write_csv(args.out / "study.csv", table + diffs)
     write_json(args.out / "study.json", {"config": {**TESTBED_SETTINGS, **STUDY, "steps": args.steps,
                                                     "sets": args.sets}, "seeds": seeds, "rows": table,
-                                         "paired_vs_grpo": diffs})
+                                         "baseline": args.baseline, "paired": diffs})
     text = markdown(table, diffs)
     (args.out / "study.md").write_text(text)
     figure(args.out, seeds, names)

@@ -20,7 +20,8 @@ def register(app: typer.Typer) -> None:
 
 
 def train_rl(
-    task: Annotated[Optional[str], typer.Option(help="countdown | modarith | subsetsum | jsonl (--set prompts=F).")] = None,
+    task: Annotated[Optional[str], typer.Option(
+        help="countdown | modarith | subsetsum | letterset (the testbed) | jsonl (--set prompts=F).")] = None,
     control: Annotated[Optional[str], typer.Option(
         help="entrocraft | none | entropy-loss | clip-higher | clip-cov | kl-cov | w-reinforce | entropic.")] = None,
     estimator: Annotated[Optional[str], typer.Option(help="grpo | rloo | reinforce++ | gspo.")] = None,

@@ -12,7 +12,7 @@ from toolbox.demo import DEMOS, missed_checks, run_demos
 # What each entry must leave in its folder (besides its numbers).
 OUTPUTS = {
     "kernels": ["selfcheck.json"],
-    "entrocraft": ["theory.csv"],
+    "entrocraft": ["theory.csv", "metrics.csv", "summary.json"],
     "ises": [],
     "gpoe": ["comparison.csv", "summary.json"],
     "diffusion": ["summary.json"],
@@ -38,3 +38,13 @@ def test_demo_entry_reproduces_its_references(name, tmp_path):
         assert 0 <= c["tolerance"] <= max(1.0, abs(c["reference"]))
     for rel in OUTPUTS[name]:
         assert (tmp_path / name / rel).is_file(), rel
+
+
+def test_entrocraft_reward_rise_standard_error_is_the_binomial_one():
+    """Two windows of 5 steps x 128 rollouts: reward r = 2a - 1 has variance 4a(1 - a) = 1 - r^2 per rollout."""
+    from toolbox.entrocraft.demo import reward_rise
+
+    first, last, se = reward_rise([0.0] * 5 + [0.3] * 30 + [0.6] * 5, 128)
+    assert (first, last) == (0.0, 0.6)
+    assert se == pytest.approx(math.sqrt((1 - 0.0) / 640 + (1 - 0.36) / 640), rel=1e-12)
+    assert reward_rise([1.0] * 10, 128)[2] == 0.0     # all correct: no sampling noise

@@ -12,7 +12,8 @@ from toolbox.core.errors import UserInputError
 from toolbox.entrocraft import advantages as adv
 from toolbox.entrocraft.control import (BandSchedule, accept_mask, band_warning, batch_entropy, controller_mode,
                                         entrocraft_filter, graded_mode, load_knots_csv, parse_knots,
-                                        release_advantages, stall_warnings, theorem_condition, tracking_error)
+                                        release_advantages, signal_scale, stall_warnings, theorem_condition,
+                                        tracking_error)
 from toolbox.entrocraft.passk import evaluate_samples, pass_at_k, pass_at_k_curve
 from toolbox.entrocraft.theory import entropy_of_logits, one_step_entropy_change, theory_table
 
@@ -65,6 +66,17 @@ def test_graded_mode_is_alg1_outside_and_proportional_inside():
         modes = np.array([graded_mode(h, 0.4, 0.6, u) for u in us])
         assert set(modes) <= {0, int(np.sign(share))} and modes.mean() == pytest.approx(share, abs=1e-3)
     assert graded_mode(0.5, 0.5, 0.5, 0.0) == 0 and graded_mode(0.6, 0.5, 0.5, 0.99) == 1   # a one-point band
+
+
+def test_signal_scale_damps_steps_from_few_signal_rollouts():
+    """Beyond the paper: min(1, n / n_floor). The defect of issue #14: 2 correct rollouts of 256 at 32 prompts made a
+    full-size RAFT++ step (H 0.53 -> 0.40); now 2/32 of it. From one signal rollout per prompt on, full size; the
+    NSR side at low accuracy (most rollouts wrong) is never damped."""
+    assert signal_scale(2, 32) == 2 / 32 and signal_scale(11, 32) == 11 / 32
+    assert signal_scale(32, 32) == 1.0 and signal_scale(250, 32) == 1.0 and signal_scale(0, 32) == 0.0
+    assert signal_scale(5, 0) == 1.0                                   # no floor: Eq. 5's plain 1/|S|
+    scales = np.array([signal_scale(n, 32) for n in range(100)])
+    assert (np.diff(scales) >= 0).all() and scales.max() == 1.0      # monotone in the evidence, capped at 1
 
 
 def test_release_default_ranges_warn():

@@ -1,5 +1,6 @@
 """The letterset testbed (issue #14): generator determinism, disjoint splits, the verifier on hand-computed answers,
-the closed-form number of correct answers, and GRPO raising the mean reward on the testbed's settings."""
+the closed-form number of correct answers, the task's own warm-start wrong fraction, and GRPO raising the mean reward
+on the testbed's settings."""
 from __future__ import annotations
 
 import itertools
@@ -8,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from toolbox.core.rng import numpy_generator
 from toolbox.entrocraft.tasks import (
     LETTERS,
     TESTBED_SETTINGS,
@@ -89,3 +91,29 @@ def test_grpo_raises_mean_reward_on_the_testbed(tmp_path):
     se = math.sqrt(sum(4 * a * (1 - a) / n for a in (first, last)))
     assert 0.15 <= first <= 0.6          # the warm start leaves room to learn
     assert (2 * last - 1) - (2 * first - 1) > 3 * se
+
+
+@pytest.mark.parametrize("task, setting, share", [("letterset", None, 0.25), ("countdown", None, 0.5),
+                                                  ("letterset", 0.5, 0.5), ("countdown", 0.0, 0.0)])
+def test_warm_start_uses_the_tasks_own_wrong_fraction_unless_set(task, setting, share, tmp_path):
+    """The number of random (wrong) warm-start targets is exactly the count of the seeded draw u_i < share."""
+    trainer = Trainer(TrainConfig(task=task, sft_wrong_fraction=setting, sft_steps=0), tmp_path, log=lambda _: None)
+    assert trainer.task.sft_wrong_fraction == {"letterset": 0.25, "countdown": 0.5}[task]
+    calls = []
+    randomiser = trainer.task.random_answer
+    trainer.task.random_answer = lambda inst, rng: calls.append(inst) or randomiser(inst, rng)
+    trainer.warm_start()
+    n = len(trainer.task.train)
+    assert len(calls) == int((numpy_generator(0, 13).random(n) < share).sum())
+    assert (len(calls) > 0) == (share > 0) and abs(len(calls) / n - share) < 0.05
+
+
+def test_wrong_fraction_setting_defaults_to_none_and_is_range_checked():
+    from toolbox.core.config import resolve
+    from toolbox.core.errors import UserInputError
+    from toolbox.entrocraft.trainer import validate
+
+    assert TrainConfig().sft_wrong_fraction is None
+    assert resolve(TrainConfig(), sets=["sft_wrong_fraction=0.3"]).sft_wrong_fraction == 0.3
+    with pytest.raises(UserInputError):
+        validate(TrainConfig(sft_wrong_fraction=1.5))

@@ -175,25 +175,29 @@ def test_trainer_applies_the_filter(tmp_path, band, mode):
 @pytest.mark.parametrize("band, applied", [((0.0, 0.0), 1), ((50.0, 60.0), -1), ((0.0, 50.0), None)])
 def test_graded_mode_switches_estimators_and_trains_on_their_rollouts(tmp_path, band, applied):
     """The default rule: out of the band RAFT++ / NSR advantages over the rollouts that carry them (Eq. 5's 1/|S|
-    over those); deep inside the band (here H ~ 2.5 against a centre of 25, e = -0.9) NSR on most steps."""
+    over those, the step damped by |S| / prompts below one signal rollout per prompt: RAFT++ at this low accuracy
+    is); deep inside the band (here H ~ 2.5 against a centre of 25, e = -0.9) NSR on most steps, undamped."""
     assert TrainConfig().filter_mode == "graded"
     tr = Trainer(tiny(task="modarith", sft_steps=40, prompts_per_step=16), tmp_path, lambda _: None, 0)
     tr.warm_start()
     tr.reference = tr.policy
     seen = _capture_update(tr, band)
-    modes = []
+    modes, scales = [], []
     for t in range(6):
         row = tr.step(t)
         a, keep = seen["advantage"], seen["keep"]
         modes.append(row["control_mode"])
+        scales.append(row["step_scale"])
         if row["control_mode"] == 0:       # plain GRPO on every rollout
             assert keep.all()
-        else:                                # the switched estimator's rollouts only: A = m on them, 0 elsewhere
-            assert set(np.unique(a[keep])) <= {float(row["control_mode"])} and not a[~keep].any()
+        else:      # the switched estimator's rollouts only: A = m min(1, |S| / prompts) on them, 0 elsewhere
+            scale = min(1.0, keep.sum() / 16)
+            assert set(np.unique(a[keep])) == {row["control_mode"] * scale} and not a[~keep].any()
+            assert row["step_scale"] == scale
     if applied is None:
         assert set(modes) <= {-1, 0} and modes.count(-1) >= 3
     else:
-        assert modes == [applied] * 6
+        assert modes == [applied] * 6 and (min(scales) < 1) == (applied == 1)
 
 
 def test_release_mode_replaces_advantages(tmp_path):

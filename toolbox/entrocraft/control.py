@@ -2,9 +2,10 @@
 
 Target bands [h_low(t), h_high(t)] (constant, linear, cosine, piecewise, from a CSV), the bang-bang mode
 m = 1[H > h_high] - 1[H < h_low], the rejection filter "keep y iff m * A >= 0", the release code's
-estimator switch (RAFT++ above the band, NSR below), a graded switch inside the band (beyond the paper), the
-detector of bands out of reach at the run's learning rate and tracking-error statistics. Everything takes plain
-numpy arrays, so it drops into any trainer: compute advantages and the batch entropy, then call `entrocraft_filter`.
+estimator switch (RAFT++ above the band, NSR below), a graded switch inside the band with a step size damped
+when few rollouts carry the signal (beyond the paper), the detector of bands out of reach at the run's learning
+rate and tracking-error statistics. Everything takes plain numpy arrays, so it drops into any trainer: compute
+advantages and the batch entropy, then call `entrocraft_filter`.
 """
 from __future__ import annotations
 
@@ -171,6 +172,14 @@ def graded_mode(entropy: float, low: float, high: float, u: float) -> int:
         return controller_mode(entropy, low, high)
     e = (entropy - (low + high) / 2) / half
     return int(np.sign(e)) if u < min(abs(e), 1.0) else 0
+
+
+def signal_scale(n_signal: int, n_floor: float) -> float:
+    """Beyond the paper: the graded rule's step size, min(1, n_signal / n_floor). Eq. 5's 1/|S| over the few
+    rollouts that carry a switched estimator's signal (2 correct ones at 1% accuracy) makes a full-size step from
+    them, which can carry the entropy across the whole band; below n_floor rollouts the step shrinks in proportion
+    to the evidence."""
+    return min(1.0, n_signal / n_floor) if n_floor > 0 else 1.0
 
 
 def accept_mask(advantages, mode: int) -> np.ndarray:

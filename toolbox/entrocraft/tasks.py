@@ -46,6 +46,8 @@ class Task:
     max_answer_len: int
     alphabet: str = field(default="")
     random_answer: Callable[[Instance, np.random.Generator], str] | None = None  # a legal, usually wrong answer
+    # share of warm-start targets replaced by random_answer (TrainConfig.sft_wrong_fraction = None uses this one)
+    sft_wrong_fraction: float = 0.5
 
     @property
     def prompt_len(self) -> int:
@@ -178,11 +180,10 @@ def verify_letterset(inst: Instance, answer: str) -> bool:
             and all(a != b for a, b in itertools.pairwise(answer)))
 
 
-# The testbed's settings (`--set` overrides of TrainConfig; docs/entrocraft.md, "Study: a testbed where RL learns").
-# A quarter of the warm-start targets are random letters (TrainConfig's 0.5 leaves the 100K-parameter GPT near
-# uniform over a..j, held-out accuracy ~4%; 0.35 did the same; 0.25 learns the copy rule only partly: ~40% held out,
-# token entropy ~1.4 nats). The rest are TrainConfig's defaults (300 warm-start steps, lr 1e-3, G = 8).
-TESTBED_SETTINGS = {"task": "letterset", "sft_wrong_fraction": 0.25, "prompts_per_step": 32}
+# The testbed's settings (`--set` overrides of TrainConfig; docs/entrocraft.md, "Study: a testbed where RL learns"):
+# 32 prompts per step is a run size, not a property of the task, so it stays here. The rest are TrainConfig's
+# defaults (300 warm-start steps, lr 1e-3, G = 8) and the task's own sft_wrong_fraction (0.25, make_task).
+TESTBED_SETTINGS = {"task": "letterset", "prompts_per_step": 32}
 
 
 def _user_verifier(spec: str | None) -> Callable[[Instance, str], bool]:
@@ -228,18 +229,21 @@ def make_task(name: str, test_fraction: float = 0.2, split_seed: int = 0, prompt
     if name == "jsonl":
         if prompts is None:
             raise UserInputError("task jsonl needs a prompts file (--set prompts=FILE.jsonl)")
-        instances, verify, randomiser = jsonl_instances(prompts), _user_verifier(verifier), None
+        instances, verify, randomiser, wrong_fraction = jsonl_instances(prompts), _user_verifier(verifier), None, 0.0
         max_len = max([len(s) for i in instances for s in i.solutions] + [8])
     else:
-        generate, verify, randomiser, max_len = {
-            "countdown": (countdown_instances, verify_countdown, random_countdown, 5),
-            "modarith": (modarith_instances, verify_modarith, random_modarith, 2),
-            "subsetsum": (subsetsum_instances, verify_subsetsum, random_subsetsum, 5),
-            "letterset": (letterset_instances, verify_letterset, random_letterset, 5)}[name]
+        # letterset's warm start replaces a quarter of its targets by random letters: 0.5 leaves the 100K-parameter
+        # GPT near uniform over a..j, held-out accuracy ~4%; 0.35 did the same; 0.25 learns the copy rule only
+        # partly: ~40% held out, token entropy ~1.4 nats (docs/entrocraft.md, "Study: a testbed where RL learns")
+        generate, verify, randomiser, max_len, wrong_fraction = {
+            "countdown": (countdown_instances, verify_countdown, random_countdown, 5, 0.5),
+            "modarith": (modarith_instances, verify_modarith, random_modarith, 2, 0.5),
+            "subsetsum": (subsetsum_instances, verify_subsetsum, random_subsetsum, 5, 0.5),
+            "letterset": (letterset_instances, verify_letterset, random_letterset, 5, 0.25)}[name]
         instances = list(generate())
     train, test = _split(instances, test_fraction, split_seed)
     alphabet = "".join(sorted({c for i in instances for c in i.prompt + "".join(i.solutions)} | set("0123456789+-*=:")))
-    return Task(name, train, test, verify, max_len, alphabet, randomiser)
+    return Task(name, train, test, verify, max_len, alphabet, randomiser, wrong_fraction)
 
 
 def sample_indices(n_items: int, count: int, seed: int, step: int) -> np.ndarray:

@@ -38,7 +38,7 @@ from toolbox.core.rng import numpy_generator
 from toolbox.entrocraft import advantages as adv_mod
 from toolbox.entrocraft.control import (FILTER_MODES, SCHEDULE_KINDS, BandSchedule, band_reach_warnings, band_warning,
                                         batch_entropy, graded_mode, load_knots_csv, parse_knots, release_advantages,
-                                        stall_warnings, theorem_condition, tracking_error)
+                                        signal_scale, stall_warnings, theorem_condition, tracking_error)
 from toolbox.entrocraft.epilogue import rejection_epilogue
 from toolbox.entrocraft.fused_entropy import row_entropy
 from toolbox.entrocraft.model import CharTokenizer, GPTConfig, TinyGPT, load_hf, pad_prompts, sample
@@ -62,7 +62,9 @@ class TrainConfig:
     sft_steps: Count = 300  # supervised warm start on one solution per train instance
     sft_batch: PosInt = 128
     sft_lr: PosFloat = 3e-3
-    sft_wrong_fraction: Fraction = 0.5  # share of warm-start targets replaced by a random legal (mostly wrong) answer
+    # share of warm-start targets replaced by a random legal (mostly wrong) answer; None: the task's own
+    # (Task.sft_wrong_fraction: 0.5, letterset 0.25)
+    sft_wrong_fraction: Fraction | None = None
     steps: PosInt = 200
     prompts_per_step: PosInt = 64
     group_size: Annotated[int, Field(ge=2)] = 8
@@ -274,10 +276,12 @@ class Trainer:
     # ----------------------------------------------------------------------------------------------- warm start
     def warm_start(self) -> dict:
         """Supervised warm start: cross-entropy on one random solution per train instance, a `sft_wrong_fraction`
-        of them replaced by a random legal answer, so the policy starts confident on some wrong outputs [notes §6.3]."""
+        of them (the task's own share unless set) replaced by a random legal answer, so the policy starts confident on
+        some wrong outputs [notes §6.3]."""
         cfg = self.cfg
         rng = numpy_generator(self.seed, 13)
-        wrong = rng.random(len(self.task.train)) < (cfg.sft_wrong_fraction if self.task.random_answer else 0.0)
+        fraction = self.task.sft_wrong_fraction if cfg.sft_wrong_fraction is None else cfg.sft_wrong_fraction
+        wrong = rng.random(len(self.task.train)) < (fraction if self.task.random_answer else 0.0)
         answers = [self.task.random_answer(i, rng) if w else
                    i.solutions[rng.integers(len(i.solutions))] if i.solutions else ""
                    for i, w in zip(self.task.train, wrong)]
@@ -358,6 +362,7 @@ class Trainer:
         h_batch, mode = float(epi.entropy), int(epi.mode)
         keep = np.ones(len(rewards), dtype=bool)
         applied = mode if cfg.control == "entrocraft" else 0   # the mode the control acted on this step
+        step_scale = 1.0
         if cfg.control == "w-reinforce":
             advantage = adv_mod.w_reinforce(rewards, cfg.w_reinforce_weight)
         elif cfg.control == "entropic":
@@ -371,13 +376,16 @@ class Trainer:
         elif cfg.control == "entrocraft":    # graded: the release estimators, switched with probability |e| in band
             applied = graded_mode(h_batch, low, high, numpy_generator(self.seed, 3_000_000 + t).random())
             advantage = release_advantages(rewards, advantage, applied)
-            if applied:     # Eq. 5's 1/|S| over the rollouts the switched estimator trains on
-                keep = advantage != 0
+            if applied:     # Eq. 5's 1/|S| over the rollouts the switched estimator trains on, the step damped
+                keep = advantage != 0       # when fewer than one per prompt carry it (control.signal_scale)
+                step_scale = signal_scale(int(keep.sum()), cfg.prompts_per_step)
+                advantage = advantage * step_scale
 
         confident = theorem_condition(h_np, logp_np, seq_np, len(rewards))
         losses = self.update(t, seq, mask, seq_of_tok, old_logp, ref_logp, advantage, keep)
         return {"step": t, "h_low": low, "h_high": high, "entropy": h_batch, "entropy_seq_mean": h_seq,
-                "mode": mode, "control_mode": applied, "accepted_fraction": float(keep.mean()),
+                "mode": mode, "control_mode": applied, "step_scale": step_scale,
+                "accepted_fraction": float(keep.mean()),
                 "kept": int(keep.sum()), "groups_emptied": int((keep.reshape(-1, G).sum(1) == 0).sum()),
                 "reward": float(rewards.mean()), "accuracy": float(ok.mean()),
                 "response_length": float(lengths.mean()), "entropic_alpha": alpha,
