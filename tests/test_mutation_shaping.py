@@ -159,6 +159,8 @@ def test_mdp_properties_and_valid_edges():
 @pytest.mark.parametrize("change, message", [
     (dict(P=np.full((2, 2, 3), 1 / 3)), "must be \\[S, A, S\\]"),
     (dict(start=np.ones(3) / 3), "must be \\[S, A, S\\]"),
+    (dict(P=np.full((2, 1, 2), 0.5)), "must be \\[S, A, S\\]"),     # shapes smaller than (S, A, S) and (S,)
+    (dict(start=np.ones(1)), "must be \\[S, A, S\\]"),
     (dict(P=np.full((2, 2, 2), 0.6)), "probability distributions"),
     (dict(P=np.stack([np.array([[1.5, -0.5], [0.0, 1.0]])] * 2)), "probability distributions"),
     (dict(start=np.array([0.5, 0.4])), "start must sum to 1"),
@@ -358,3 +360,52 @@ def test_discounted_value_iteration_rejects_a_temperature_that_is_not_finite_and
     R, P = np.zeros((2, 2)), np.full((2, 2, 2), 0.5)
     with pytest.raises(UserInputError, match="temperature"):
         value_iteration(R, P, 0.9, temperature)
+
+
+# ---- survivors of the full mdp.py mutation run ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("gamma", [1.0, 1.5])
+def test_discounted_solvers_reject_gamma_of_one_or_more(gamma):
+    m = _two_state()
+    with pytest.raises(UserInputError, match="0 <= gamma < 1"):
+        value_iteration(m.R, m.P, gamma)
+    with pytest.raises(UserInputError, match="0 <= gamma < 1"):
+        discounted_policy_evaluation(m.R, m.P, np.full((2, 2), 0.5), gamma)
+
+
+def test_discounted_policy_evaluation_at_gamma_zero_and_default_temperature():
+    # gamma = 0: V = r_pi exactly; the default temperature is 0 (the plain expected return, no KL term)
+    m, pi = _two_state(), np.array([[0.25, 0.75], [1.0, 0.0]])
+    np.testing.assert_allclose(discounted_policy_evaluation(m.R, m.P, pi, 0.0), [0.75, 2.0], atol=1e-15)
+    v = discounted_policy_evaluation(m.R, m.P, pi, 0.5)
+    np.testing.assert_allclose(v, discounted_policy_evaluation(m.R, m.P, pi, 0.5, temperature=0.0), atol=0)
+    # V = r + 0.5 P_pi V: P_pi = [[.25, .75], [0, 1]] -> V1 = 2 / 0.5 = 4, V0 = (0.75 + 0.375 * 4) / 0.875
+    np.testing.assert_allclose(v, [(0.75 + 1.5) / 0.875, 4.0], rtol=1e-14)
+
+
+def test_value_iteration_stops_at_exactly_max_iter():
+    m = _two_state()
+    for cap in (1, 2, 7):
+        *_, iterations = value_iteration(m.R, m.P, 0.99, tol=0.0, max_iter=cap)  # tol 0: never converged
+        assert iterations == cap
+    Q, V, _ = value_iteration(m.R, m.P, 0.5, tol=0.0, max_iter=1)
+    np.testing.assert_allclose(V, [1.0, 2.0])   # one backup from V = 0: max_a R
+
+
+def test_greedy_policy_tolerance_is_inclusive():
+    Q = np.array([[1.0, 0.5, 0.25]])
+    np.testing.assert_array_equal(greedy_policy(Q, atol=0.5), [[0.5, 0.5, 0.0]])   # 0.5 = max - atol: a tie
+
+
+def test_zero_temperature_ignores_the_reference_even_where_it_is_zero():
+    # T = 0: the plain expected return, even for a policy with mass where pi0 = 0 (KL infinite, T * KL undefined)
+    m, pi = _two_state(horizon=1), np.array([[[0.0, 1.0], [1.0, 0.0]]])
+    prior = np.array([[1.0, 0.0], [1.0, 0.0]])
+    np.testing.assert_allclose(policy_evaluation(m.R, m.P, pi, 0.0, prior)[0], [1.0, 2.0], atol=0)
+    np.testing.assert_allclose(discounted_policy_evaluation(m.R, m.P, pi[0], 0.5, 0.0, prior),
+                               discounted_policy_evaluation(m.R, m.P, pi[0], 0.5), atol=0)
+
+
+def test_deepsea_closed_form_at_a_tiny_temperature():
+    # T -> 0: the soft value tends to the best return 1 - c (the treasure path); the log-sum must not underflow
+    assert deepsea_soft_value_closed_form(4, 1e-5, 0.01) == pytest.approx(0.99, abs=1e-9)
