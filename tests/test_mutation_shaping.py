@@ -409,3 +409,21 @@ def test_zero_temperature_ignores_the_reference_even_where_it_is_zero():
 def test_deepsea_closed_form_at_a_tiny_temperature():
     # T -> 0: the soft value tends to the best return 1 - c (the treasure path); the log-sum must not underflow
     assert deepsea_soft_value_closed_form(4, 1e-5, 0.01) == pytest.approx(0.99, abs=1e-9)
+
+
+def test_plain_return_is_the_default_of_policy_evaluation_and_start_value():
+    # the defaults are T = 0: no KL penalty, even for a policy far from the uniform reference
+    m, pi = _two_state(horizon=2), np.array([[[0.9, 0.1], [0.2, 0.8]]] * 2)
+    np.testing.assert_array_equal(policy_evaluation(m.R, m.P, pi), policy_evaluation(m.R, m.P, pi, 0.0))
+    np.testing.assert_allclose(policy_evaluation(m.R, m.P, pi)[1], [0.1, 0.4], atol=1e-15)   # one step: r_pi
+    assert start_value(m, pi) == pytest.approx(start_value(m, pi, 0.0), abs=0)
+    assert start_value(m, pi) != pytest.approx(start_value(m, pi, 1.0))
+
+
+def test_value_iteration_on_a_batch_of_mdps():
+    m = _two_state()
+    R = np.stack([m.R, 2 * m.R, -m.R])
+    Q, V, _ = value_iteration(R, np.stack([m.P] * 3), 0.5)
+    assert V.shape == (3, 2)
+    for b in range(3):
+        np.testing.assert_allclose(V[b], value_iteration(R[b], m.P, 0.5)[1], atol=1e-9)
