@@ -280,3 +280,64 @@ def test_cuda_glue_falls_back_to_the_float64_reference(monkeypatch, dtype):
     for f in fusion.Fused.__dataclass_fields__:
         np.testing.assert_allclose(getattr(got, f).numpy(), getattr(want, f), rtol=1e-12)
         assert getattr(got, f).device == torch.device("cpu")
+
+
+# ---- survivors of the full fusion.py mutation run -------------------------------------------------------------------
+
+def test_negative_variance_is_an_invalid_expert():
+    s = fusion.statistics(np.array([[1.0], [3.0]]), np.array([[-0.5], [0.5]]), 1.0, "one")
+    np.testing.assert_allclose(s[:, 0], [2.0, 6.0, 1.0, 1.0])     # only the second expert counts
+
+
+def test_corrected_combination_falls_back_on_a_non_positive_precision():
+    # rBCM: T = S_T + (1 - S_b) / v**; with v** = 0.5: S_T = 1.5, S_b = 2 -> T = -0.5; S_T = 2, S_b = 2 -> T = 0
+    stats = np.array([[1.5, 2.0], [0.0, 0.0], [2.0, 2.0], [4.0, 4.0]])
+    out = fusion.finalize(stats, "corrected", 0.5, 3.0)
+    np.testing.assert_array_equal(out.fallback, [True, True])
+    np.testing.assert_allclose(out.var, [0.5, 0.5])
+    np.testing.assert_allclose(out.mean, [3.0, 3.0])
+
+
+def test_fuse_with_mixed_dtypes_takes_the_reference():
+    rng = np.random.default_rng(1)
+    mean, var = rng.normal(size=(3, 4)), rng.uniform(0.1, 1.0, (3, 4))
+    got = fusion.fuse(mean, var.astype(np.float32), 2.0)
+    want = fusion.fuse_reference(mean, var.astype(np.float32).astype(np.float64), 2.0)
+    np.testing.assert_allclose(got.mean, want.mean, rtol=1e-12)
+    np.testing.assert_allclose(got.var, want.var, rtol=1e-12)
+
+
+@pytest.mark.parametrize("mean_shape, var_shape", [((2, 3, 1), (2, 3, 1)), ((2, 3), (2, 4))])
+def test_fuse_rejects_shapes_that_are_not_matching_matrices(mean_shape, var_shape):
+    with pytest.raises(UserInputError, match=r"both be \[M, N\]"):
+        fusion.fuse(np.ones(mean_shape), np.ones(var_shape), 1.0)
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("mean_dtype, var_dtype", [("float16", "float16"), ("float32", "float64")])
+def test_cuda_glue_sends_unsupported_dtypes_to_the_reference(pointer_kernel, mean_dtype, var_dtype):
+    import torch
+
+    rng = np.random.default_rng(2)
+    mean, var = rng.normal(size=(3, 5)), rng.uniform(0.1, 2.0, (3, 5))
+    t = lambda a, d: torch.as_tensor(a).to(getattr(torch, d))  # noqa: E731
+    m, v = t(mean, mean_dtype), t(var, var_dtype)
+    got = fusion._fuse_cuda(m, v, 1.5, "entropy", "normalised", None, None, 1e-9)
+    assert pointer_kernel.calls == []                                  # the kernel never sees these dtypes
+    want = fusion.fuse_reference(m.double().numpy(), v.double().numpy(), 1.5, "gpoe-normalized", 0.0, None, 1e-9)
+    np.testing.assert_allclose(got.mean.numpy(), want.mean, rtol=1e-12)
+
+
+@pytest.mark.parametrize("rule", list(fusion.RULES))
+def test_cuda_glue_fallback_keeps_the_rule_and_a_zero_prior_mean(monkeypatch, rule):
+    import torch
+
+    monkeypatch.setattr(fusion.dispatch, "native_cuda", lambda t: False)
+    rng = np.random.default_rng(6)
+    mean, var = rng.normal(size=(4, 3)), rng.uniform(0.1, 3.0, (4, 3))
+    var[:, 2] = 5.0                                # no weight at the last point: the prior mean (0) comes back
+    weight, combine = fusion.RULES[rule]
+    got = fusion._fuse_cuda(torch.tensor(mean), torch.tensor(var), 2.0, weight, combine, None, None, 1e-9)
+    want = fusion.fuse_reference(mean, var, 2.0, rule, 0.0, None, 1e-9)
+    np.testing.assert_allclose(got.mean.numpy(), want.mean, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(got.var.numpy(), want.var, rtol=1e-12)
