@@ -91,7 +91,7 @@ def main():
     anchor = sec["torch CPU, unfused"]
     print(f"reverse SDE, d = {args.dim}, N = {n}, steps = {k}, threads: torch {torch.get_num_threads()}, "
           f"C++ {native.build_info().get('threads')}; median of {args.repeats} alternated rounds; "
-          f"load average {load_before} before, {load_average()} after")
+          f"{load_before} before, {load_average()} after")
     print(f"{'implementation':40s} {'seconds':>9s} {'particle-steps/s':>18s} {'vs torch CPU':>13s}")
     for name, t in sec.items():
         print(f"{name:40s} {t:9.3f} {n * k / t:18.3e} {anchor / t:12.2f}x")

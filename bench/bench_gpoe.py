@@ -62,7 +62,7 @@ def main() -> None:
     nbytes = mean.nbytes + var.nbytes
     print(f"fusion of M = {m} experts x N = {n} points, float32 ({nbytes / 1e9:.2f} GB read), "
           f"native={native.available()}, threads={native.build_info().get('threads')}; median of {args.repeats} "
-          f"alternated rounds; load average {load_average()}")
+          f"alternated rounds; {load_average()}")
     inputs = np.concatenate([mean.ravel(), var.ravel()])  # one array of the inputs' size for the read bandwidth
     rows = []
     for rule in args.rules:
@@ -80,7 +80,7 @@ def main() -> None:
             row["numpy_f64_reference_s"] = best_of(lambda: fusion.fuse_reference(mean, var, 1.01, rule), 1, warmup=0)
         rows.append(row)
         print("  " + "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
-    print(f"load average after: {load_average()}")
+    print(f"after: {load_average()}")
     cuda = cuda_rows(mean, var, args)
     anchor = vanguard_rows(args.vanguard_points)
     if args.json:

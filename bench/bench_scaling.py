@@ -41,7 +41,7 @@ else:
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import fit_power_law, log_sizes, loglog_plot, machine_load, timed_runs
+from common import fit_power_law, load_average, log_sizes, loglog_plot, timed_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 CURVES = ("ises", "langevin", "gpoe", "landscape", "entropy")
@@ -304,10 +304,10 @@ def main() -> None:
     args.figures = args.figures or (args.out if args.quick else str(ROOT / "docs" / "figures" / "scaling"))
     failed = []
     for name in names:
-        before = machine_load()
+        before = load_average()
         print(f"{name}: {before}", flush=True)
         settings, out_series, checks = globals()[f"curve_{name}"](args)
-        after = machine_load()
+        after = load_average()
         report(name, settings, out_series, checks, [before, after], args)
         if checks.get("all_identical") is False:
             failed.append(name)

@@ -71,7 +71,7 @@ def main() -> None:
         has_anchor = False
     cases = [("riverswim S=6 A=2 H=20", riverswim(), 20), ("deepsea-12 S=145 A=2 H=12", deepsea(12), 12),
              ("random S=200 A=4 H=50", random_mdp(200, 4, 50, seed=0), 50)]
-    print(f"median of {args.repeat} alternated rounds (numpy, C++); load average {load_average()}")
+    print(f"median of {args.repeat} alternated rounds (numpy, C++); {load_average()}")
     rows = []
     for label, env, H in cases:
         for T in (0.0, 0.1):
@@ -111,7 +111,7 @@ def main() -> None:
         cells = " ".join(f"{r[c] * 1e3:13.3f}ms" if c in r else f"{'-':>15s}" for c in cols)
         frac = f"{r['native_read_fraction']:14.2f}" if "native_read_fraction" in r else f"{'-':>14s}"
         print(f"{r['case']:34s} {r['temperature']:4.1f} {cells} {r['numpy_s'] / r['native_s']:12.1f}x {frac}")
-    print(f"load average after: {load_average()}")
+    print(f"after: {load_average()}")
     if args.json:
         write_json(args.json, {"native_available": native.available(), "rows": rows})
 

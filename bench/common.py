@@ -9,30 +9,12 @@ import time
 
 def time_it(fn, repeat: int = 3, warmup: int = 1, sync=None) -> float:
     """Median wall time of fn() in seconds (sync() is called after each run, e.g. torch.cuda.synchronize)."""
-    for _ in range(warmup):
-        fn()
-        if sync:
-            sync()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        if sync:
-            sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(timed_runs(fn, repeat, warmup, sync=sync))
 
 
 def best_of(fn, repeats: int = 3, warmup: int = 1) -> float:
     """Fastest of `repeats` timed calls of fn() in seconds, after `warmup` untimed calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return min(timed_runs(fn, repeats, warmup))
 
 
 def alternate(fns: dict, repeats: int = 5, warmup: int = 1) -> dict:
@@ -51,8 +33,8 @@ def alternate(fns: dict, repeats: int = 5, warmup: int = 1) -> dict:
 
 
 def load_average() -> str:
-    """The 1, 5 and 15 minute load averages, as `uptime` prints them."""
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    """The 1, 5 and 15 minute load averages as `uptime` prints them: 'load average: 0.52, 0.95, 1.04'."""
+    return "load average: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def read_bandwidth(nbytes: int, repeats: int = 5) -> float:
@@ -72,15 +54,20 @@ def markdown_table(columns: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def timed_runs(fn, repeat: int = 3, warmup: int = 1, budget_s: float = float("inf")) -> list[float]:
+def timed_runs(fn, repeat: int = 3, warmup: int = 1, budget_s: float = float("inf"), sync=None) -> list[float]:
     """Wall times of up to `repeat` calls of fn() after `warmup` untimed ones; stops early once the timed calls
-    have used `budget_s` seconds (always at least one call)."""
-    for _ in range(warmup):
+    have used `budget_s` seconds (always at least one call). sync() runs after each call (e.g. a CUDA sync)."""
+    def call():
         fn()
+        if sync:
+            sync()
+
+    for _ in range(warmup):
+        call()
     times: list[float] = []
     while len(times) < repeat and (not times or sum(times) < budget_s):
         t0 = time.perf_counter()
-        fn()
+        call()
         times.append(time.perf_counter() - t0)
     return times
 
@@ -147,14 +134,3 @@ def loglog_plot(path, panels: list[dict], title: str = "") -> None:
     if title:
         fig.suptitle(title, fontsize=11)
     save_figure(fig, path)
-
-
-def machine_load() -> str:
-    """The `uptime` line (load averages over 1, 5, 15 minutes), or os.getloadavg() where uptime is missing."""
-    import os
-    import subprocess
-
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "load average: " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
