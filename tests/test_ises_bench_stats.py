@@ -13,8 +13,9 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from toolbox.cli.main import app
+from toolbox.core.errors import UserInputError
 from toolbox.ises import bench
-from toolbox.ises.agents import RandomConsistent, make_agent
+from toolbox.ises.agents import RandomConsistent, State, make_agent
 from toolbox.ises.games import make_game
 from toolbox.ises.play import group_secrets, play_episode
 
@@ -111,33 +112,26 @@ def test_equal_evaluation_budgets_follow_the_reference_move_by_move():
     assert all(n <= 40 for e in eps if e["agent"] != "ises" for n in e["move_evaluations"])
 
 
-def test_iteration_agents_play_the_largest_search_within_the_budget(monkeypatch):
-    """An agent with `iterations` that reports its evaluations (here 7 per iteration, plus 3) is held to a budget
-    by playing the search with the most iterations that fit: 7k + 3 <= 50 -> k = 6."""
-    from toolbox.ises import agents
-    from toolbox.ises.agents import Decision
-
-    class Counted:
-        def __init__(self, iterations):
-            self.k = iterations
-
-        def decide(self, state):
-            return Decision(self.k, info={"evaluations": 7 * self.k + 3})
-
-    made = []
-
-    def fake(spec, budget_ms=0.0):
-        name, params = agents.parse_spec(spec)
-        if set(params) - {"iterations"}:
-            raise agents.UserInputError("unknown parameter")
-        made.append(params.get("iterations"))
-        return Counted(params.get("iterations", 1))
-
-    monkeypatch.setattr(agents, "make_agent", fake)
-    assert bench.decide_within("fake", 50, None).action == 6
-    assert bench.decide_within("fake", 5, None).action == 1  # at least one iteration
-    assert bench.decide_within("fake", 10, None).action == 1 and bench.decide_within("fake", 17, None).action == 2
-    assert max(m for m in made if m) <= 8  # doubling stopped at the first search over the budget
+def test_so_ismcts_is_held_to_evaluations_by_its_own_option():
+    """SO-ISMCTS under budget=evaluations gets the count as its `evaluations` option (one search per move, the
+    stopping rule inside it: tests/test_ises_ismcts_native.py); an agent without that option is refused."""
+    cfg = bench.BenchConfig(games=["mastermind:pegs=3,colors=4"], agents=["ises", "so-ismcts:rollout=consistent"],
+                            n_games=4, backend="serial", budget="evaluations")
+    eps = bench.run_bench(cfg, seed=5)
+    ref = {e["secret_index"]: e["move_evaluations"] for e in eps if e["agent"] == "ises"}
+    game = make_game(cfg.games[0])
+    for e in (e for e in eps if e["agent"] != "ises"):
+        budget = ref[e["secret_index"]]
+        for t, used in enumerate(e["move_evaluations"]):
+            cap = budget[t] if t < len(budget) else round(np.mean(budget))
+            # the most whole iterations that fit: within the cap, and above it only by a single iteration, which
+            # costs at most horizon (2 x turn limit) x |I| evaluations
+            assert 0 < used <= max(cap, 2 * game.turn_limit * game.n_secrets)
+    state = State(game, game.support, seed=2)
+    assert bench.decide_within("so-ismcts", 900, state).info == \
+        make_agent("so-ismcts:evaluations=900").decide(state).info
+    with pytest.raises(UserInputError, match="takes no evaluation budget"):
+        bench.check_evaluation_budget("random")
 
 
 def _sizes(game, episode):

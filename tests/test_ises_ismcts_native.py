@@ -130,10 +130,36 @@ def test_budgets():
     assert d.action == rfb and d.info == {"iterations": 0, "evaluations": 0}
 
 
+@pytest.mark.parametrize("spec,seed,rollout", [("mastermind:pegs=3,colors=4", 0, "random"),
+                                              ("bulls-cows:digits=3,symbols=5", 3, "consistent"),
+                                              ("coin:coins=4", 1, "random"), ("prior", 2, "consistent")])
+def test_evaluation_budget_plays_the_most_whole_iterations_that_fit(spec, seed, rollout):
+    """evaluations=N is the search with the most whole iterations whose evaluations stay <= N (at least one): the
+    search with k iterations is the first k of the search with k + 1, so the oracle is the iteration-capped search
+    at k* = max{k : evaluations(k) <= N}. Budgets on, just above and just below each count, and below the first."""
+    game = _prior_game() if spec == "prior" else make_game(spec)
+    state = _state(game, seed, 1)
+    by_count = [None] + [NativeSOISMCTS(iterations=k, rollout=rollout).search(state) for k in range(1, 41)]
+    spent = [0] + [r[4] for r in by_count[1:]]
+    assert all(a < b for a, b in zip(spent[1:], spent[2:]))  # every iteration evaluates at least one value
+    budgets = sorted({1, spent[1] - 1, *(spent[k] + d for k in (1, 2, 7, 23, 39) for d in (-1, 0, 1))} - {0})
+    for n in budgets:
+        k = max(1, max(j for j in range(41) if spent[j] <= n))
+        want = by_count[k]
+        ref, fast = _both({"evaluations": n, "rollout": rollout}, state)
+        for got in (ref, fast):
+            assert list(got[0]) == list(want[0]) and list(got[1]) == list(want[1]), (n, k)
+            np.testing.assert_allclose(got[2], want[2], rtol=1e-12, atol=0)
+            assert tuple(got[3:]) == (k, spent[k], -1)
+        # beside a time or iteration budget, whichever binds first stops the search
+        both = NativeSOISMCTS(evaluations=n, iterations=3, budget_ms=60_000, rollout=rollout).search(state)
+        assert both[3] == min(k, 3)
+
+
 def _args(game, **over):
     args = {"table": game.table, "cand": game.support, "win": game.win, "secret_action": game.secret_action,
             "twin_class": None, "prior": None, "seed": 0, "stream": 4, "counter": 0, "budget_ms": 0.0,
-            "iterations": 5, "c": 0.7, "consistent": False, "horizon": 10}
+            "iterations": 5, "c": 0.7, "consistent": False, "horizon": 10, "evaluations": 0}
     args.update(over)
     return args
 
@@ -157,6 +183,7 @@ def _args(game, **over):
     ({"prior": np.eye(1, 64, 63).ravel(), "cand": np.arange(5, dtype=np.int32)}, "zero prior mass"),
     ({"iterations": 0}, "needs a budget"),
     ({"iterations": -1}, "iterations must be >= 0"),
+    ({"evaluations": -1}, "evaluations must be >= 0"),
     ({"budget_ms": float("inf")}, "budget_ms must be finite"),
     ({"c": -0.1}, "c must be finite and >= 0"),
     ({"horizon": 0}, "horizon must be >= 1"),

@@ -185,7 +185,7 @@ void init_ises(py::module_& m) {
   m.def("ises_so_ismcts",
         [](py::handle table_obj, py::handle cand_obj, int win, py::handle secret_action_obj,
            py::handle twin_class_obj, py::object prior_obj, uint64_t seed, uint64_t stream, uint64_t counter,
-           double budget_ms, int64_t iterations, double c, bool consistent, int64_t horizon) {
+           double budget_ms, int64_t iterations, double c, bool consistent, int64_t horizon, int64_t evaluations) {
           py::array table = require_array<uint8_t>(table_obj, "table", 2);
           const int64_t n_actions = table.shape(0), n_secrets = table.shape(1);
           require(n_actions > 0, "table: the game has no actions");
@@ -194,7 +194,9 @@ void init_ises(py::module_& m) {
           require(win >= -1 && win <= 255, "win must be an outcome code in [0, 255], or -1 for a query game");
           require(std::isfinite(budget_ms) && budget_ms >= 0.0, "budget_ms must be finite and >= 0");
           require(iterations >= 0, "iterations must be >= 0");
-          require(budget_ms > 0.0 || iterations > 0, "so-ismcts needs a budget: budget_ms or iterations");
+          require(evaluations >= 0, "evaluations must be >= 0");
+          require(budget_ms > 0.0 || iterations > 0 || evaluations > 0,
+                  "so-ismcts needs a budget: budget_ms, iterations or evaluations");
           require(std::isfinite(c) && c >= 0.0, "c must be finite and >= 0");
           require(horizon >= 1, "horizon must be >= 1");
           toolbox::IsmctsGame game{cptr<uint8_t>(table), n_actions, n_secrets, win, nullptr, nullptr, nullptr};
@@ -221,7 +223,7 @@ void init_ises(py::module_& m) {
             require(mass > 0.0, "prior: the information set has zero prior mass");
             game.prior = w;
           }
-          const toolbox::IsmctsSettings settings{budget_ms, iterations, c, consistent, horizon};
+          const toolbox::IsmctsSettings settings{budget_ms, iterations, evaluations, c, consistent, horizon};
           const toolbox::Poll poll = signal_poll();
           toolbox::IsmctsResult r;
           {
@@ -239,9 +241,10 @@ void init_ises(py::module_& m) {
         },
         py::arg("table"), py::arg("cand"), py::arg("win"), py::arg("secret_action"), py::arg("twin_class"),
         py::arg("prior"), py::arg("seed"), py::arg("stream"), py::arg("counter"), py::arg("budget_ms"),
-        py::arg("iterations"), py::arg("c"), py::arg("consistent"), py::arg("horizon"),
+        py::arg("iterations"), py::arg("c"), py::arg("consistent"), py::arg("horizon"), py::arg("evaluations") = 0,
         "SO-ISMCTS from information set `cand`: (root actions in expansion order, their visits, total rewards, "
-        "iterations, feedback evaluations, fallback move or -1), drawing from SplitMix64(seed, stream, counter).");
+        "iterations, feedback evaluations, fallback move or -1), drawing from SplitMix64(seed, stream, counter). "
+        "evaluations > 0 caps the feedback evaluations: the most whole iterations that fit, at least one.");
   m.def("ises_splitmix64",
         [](uint64_t seed, uint64_t stream, uint64_t counter, py::handle bounds_obj) {
           py::array bounds = require_array<int64_t>(bounds_obj, "bounds", 1);

@@ -37,45 +37,42 @@ class Search {
     nodes_.emplace_back();
   }
 
-  // One iteration with determinisation `secret` from the root information set `root`; returns the evaluations.
-  int64_t iterate(const std::vector<int32_t>& root, int32_t secret) {
+  // One iteration with determinisation `secret` from the root information set `root`: a simulation that leaves
+  // the tree's statistics alone, then, if its feedback evaluations fit in `allowance` (< 0: no limit), the backup.
+  // Returns the evaluations, or -1 when the iteration did not fit (the tree is then as before it).
+  int64_t iterate(const std::vector<int32_t>& root, int32_t secret, int64_t allowance) {
     cand_ = root;
     path_.clear();
-    int64_t used = 0, evaluations = 0;
+    int64_t used = 0, evaluations = 0, expanded = -1;  // expanded: the drawn shuffle position j, if any
     bool over = false;
     int32_t node = 0;
     while (!over && used < s_.horizon) {  // selection and expansion in the shared tree
       Node& n = nodes_[node];
       if (n.untried < 0) n.untried = g_.n_actions;
-      for (Edge& e : n.edges) ++e.avail;  // every action is available in every determinisation
-      const bool expand = n.untried > 0;
-      size_t pick = 0;
-      if (expand) {
-        const int64_t j = static_cast<int64_t>(gen_.below(static_cast<uint64_t>(n.untried)));
-        const int64_t last = --n.untried;
-        const int32_t action = slot(n, j);
-        n.moved[j] = slot(n, last);
-        n.moved.erase(last);
-        n.edges.push_back(Edge{action});
-        pick = n.edges.size() - 1;
+      // every action is available in every determinisation: n'(a) + 1 this iteration (added in the backup)
+      size_t pick = n.edges.size();
+      int32_t action;
+      if (n.untried > 0) {
+        expanded = static_cast<int64_t>(gen_.below(static_cast<uint64_t>(n.untried)));
+        action = slot(n, expanded);
       } else {  // UCB1 with availability counts; the first maximum wins
         double best = -std::numeric_limits<double>::infinity();
         for (size_t i = 0; i < n.edges.size(); ++i) {
           const Edge& e = n.edges[i];
           const double v = static_cast<double>(std::max<int64_t>(1, e.visits));
-          const double ucb = e.reward / v + s_.c * std::sqrt(log_of(e.avail) / v);
+          const double ucb = e.reward / v + s_.c * std::sqrt(log_of(e.avail + 1) / v);
           if (ucb > best) {
             best = ucb;
             pick = i;
           }
         }
+        action = n.edges[pick].action;
       }
-      const int32_t action = n.edges[pick].action;
       evaluations += static_cast<int64_t>(cand_.size());
       const int outcome = step(action, secret, over);
       ++used;
       path_.emplace_back(node, pick);
-      if (expand) break;
+      if (expanded >= 0) break;
       node = child(node, pick, outcome);
     }
     while (!over && used < s_.horizon) {  // rollout
@@ -91,11 +88,20 @@ class Search {
       step(action, secret, over);
       ++used;
     }
+    if (allowance >= 0 && evaluations > allowance) return -1;
     const bool solved = over && (g_.win >= 0 || cand_[0] == secret);  // query games: declare min(I)
     const double reward =
         solved ? static_cast<double>(s_.horizon - used + 1) / static_cast<double>(s_.horizon) : 0.0;
     for (const auto& [node_index, edge] : path_) {
-      Edge& e = nodes_[node_index].edges[edge];
+      Node& n = nodes_[node_index];
+      for (Edge& e : n.edges) ++e.avail;
+      if (edge == n.edges.size()) {  // the expansion: one step of the shuffle, a new edge (n'(a) = 1)
+        const int64_t last = --n.untried;
+        n.edges.push_back(Edge{slot(n, expanded)});
+        n.moved[expanded] = slot(n, last);
+        n.moved.erase(last);
+      }
+      Edge& e = n.edges[edge];
       ++e.visits;
       e.reward += reward;
     }
@@ -202,6 +208,7 @@ IsmctsResult ises_so_ismcts_cpu(const IsmctsGame& game, const int32_t* cand, int
   IsmctsResult out;
   for (;;) {
     if (settings.iterations && out.iterations >= settings.iterations) break;
+    if (settings.evaluations && out.iterations && out.evaluations >= settings.evaluations) break;
     if (settings.budget_ms > 0 &&
         std::chrono::duration<double, std::milli>(Clock::now() - start).count() >= settings.budget_ms)
       break;
@@ -213,7 +220,11 @@ IsmctsResult ises_so_ismcts_cpu(const IsmctsGame& game, const int32_t* cand, int
       const double x = gen.uniform() * cdf.back();
       i = std::min<int64_t>(n_cand - 1, std::upper_bound(cdf.begin(), cdf.end(), x) - cdf.begin());
     }
-    out.evaluations += search.iterate(root, root[i]);
+    // under an evaluation cap, every iteration after the first must fit in what is left of it
+    const int64_t allowance = settings.evaluations && out.iterations ? settings.evaluations - out.evaluations : -1;
+    const int64_t evaluations = search.iterate(root, root[i], allowance);
+    if (evaluations < 0) break;
+    out.evaluations += evaluations;
     ++out.iterations;
   }
   for (const Edge& e : search.root().edges) {

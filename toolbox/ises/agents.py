@@ -435,16 +435,17 @@ class _Node:
         self.untried = -1
         self.moved: dict[int, int] = {}
 
-    def expand(self, gen: engine.SplitMix64) -> int:
-        """Draw an untried action uniformly (one step of the shuffle) and open its statistics."""
+    def draw(self, gen: engine.SplitMix64) -> tuple[int, int]:
+        """Draw an untried position j uniformly (one step of the shuffle, applied by `open`): (j, its action)."""
         j = gen.below(self.untried)
+        return j, int(self.legal[self.moved.get(j, j)])
+
+    def open(self, j: int, action: int) -> None:
+        """Apply the shuffle step that drew position j and open the action's statistics (n'(a) = 1)."""
         self.untried -= 1
         last = self.untried
-        slot = self.moved.get(j, j)
         self.moved[j] = self.moved.pop(last, last)
-        action = int(self.legal[slot])
         self.visits[action], self.reward[action], self.avail[action] = 0, 0.0, 1
-        return action
 
 
 class SOISMCTS:
@@ -452,7 +453,8 @@ class SOISMCTS:
     descends one shared tree of information-set nodes with UCB1 over the actions available in that
     determinisation (availability counts), expands one untried action (uniformly, without replacement), finishes
     with a random rollout, and backs up the reward (horizon - actions used + 1) / horizon for solving, 0 otherwise.
-    Budget: milliseconds or iterations. Final move: the most visited root action.
+    Budget: milliseconds, iterations or feedback evaluations (the most whole iterations that fit, at least one: an
+    iteration is simulated first and backed up only if its evaluations fit). Final move: the most visited root action.
 
     This is the reference: `NativeSOISMCTS` runs the same search in C++. Both draw from `engine.SplitMix64` seeded
     with (seed, 4, step) in the same order (determinisation: `below(|I|)`, or under a prior the CDF of p(s | I) at
@@ -462,12 +464,12 @@ class SOISMCTS:
     name = "so-ismcts"
     deterministic = False
 
-    def __init__(self, budget_ms: NonNegFloat = 0.0, iterations: Count = 0, c: NonNegFloat = 0.7,
-                 rollout: Literal["random", "consistent"] = "random", max_actions: Count = 0):
-        if not budget_ms and not iterations:
-            raise UserInputError("so-ismcts needs a budget: budget_ms or iterations")
-        self.budget_ms, self.iterations, self.c, self.rollout, self.max_actions = \
-            budget_ms, iterations, c, rollout, max_actions
+    def __init__(self, budget_ms: NonNegFloat = 0.0, iterations: Count = 0, evaluations: Count = 0,
+                 c: NonNegFloat = 0.7, rollout: Literal["random", "consistent"] = "random", max_actions: Count = 0):
+        if not budget_ms and not iterations and not evaluations:
+            raise UserInputError("so-ismcts needs a budget: budget_ms, iterations or evaluations")
+        self.budget_ms, self.iterations, self.evaluations, self.c, self.rollout, self.max_actions = \
+            budget_ms, iterations, evaluations, c, rollout, max_actions
 
     def horizon(self, game: Game) -> int:
         return self.max_actions or 2 * game.turn_limit
@@ -497,12 +499,19 @@ class SOISMCTS:
         while True:
             if self.iterations and it >= self.iterations:
                 break
+            if self.evaluations and it and evaluations >= self.evaluations:
+                break
             if self.budget_ms and (time.perf_counter() - start) * 1e3 >= self.budget_ms:
                 break
             # determinisation s ~ p(s | I)
             i = gen.below(len(cand)) if cdf is None else \
                 min(len(cand) - 1, bisect.bisect_right(cdf, gen.uniform() * cdf[-1]))
-            evaluations += self._iterate(root, state, int(cand[i]), horizon, gen)
+            # under an evaluation cap, every iteration after the first must fit in what is left of it
+            allowance = self.evaluations - evaluations if self.evaluations and it else None
+            spent = self._iterate(root, state, int(cand[i]), horizon, gen, allowance)
+            if spent is None:
+                break
+            evaluations += spent
             it += 1
         fallback = -1 if root.visits else _consistent_choice(game, cand, state.legal, gen)
         return list(root.visits), list(root.visits.values()), list(root.reward.values()), it, evaluations, fallback
@@ -514,28 +523,27 @@ class SOISMCTS:
         new = split(game, cand, action, outcome)
         return outcome, new, outcome == game.win if game.is_guess_game else game.finished(new)
 
-    def _iterate(self, root, state, secret, horizon, gen) -> int:
-        """One iteration; returns its feedback evaluations."""
+    def _iterate(self, root, state, secret, horizon, gen, allowance=None) -> int | None:
+        """One iteration: a simulation that leaves the tree's statistics alone, then, if its feedback evaluations
+        fit in `allowance` (None: no limit), the backup. Returns the evaluations, or None when it did not fit."""
         game, node, cand, history = state.game, root, state.cand, list(state.history)
-        path, used, over, evaluations = [], 0, False, 0
+        path, used, over, evaluations, drawn = [], 0, False, 0, None
         while not over and used < horizon:  # selection and expansion in the shared tree
             if node.legal is None:
                 node.legal = _legal(game, history)
                 node.untried = len(node.legal)
-            for a in node.visits:  # the actions here depend on the history only: all available every time
-                node.avail[a] += 1
-            expand = node.untried > 0
-            if expand:
-                action = node.expand(gen)
+            # the actions here depend on the history only: all available every time, n'(a) + 1 (added in the backup)
+            if node.untried > 0:
+                drawn, action = node.draw(gen)
             else:  # UCB1 with availability counts
                 action = max(node.visits, key=lambda a: node.reward[a] / max(1, node.visits[a]) +
-                             self.c * math.sqrt(math.log(node.avail[a]) / max(1, node.visits[a])))
+                             self.c * math.sqrt(math.log(node.avail[a] + 1) / max(1, node.visits[a])))
             evaluations += len(cand)
             outcome, cand, over = self._step(game, cand, secret, action)
             history.append((action, outcome))
             used += 1
             path.append((node, action))
-            if expand:
+            if drawn is not None:
                 break
             node = node.children.setdefault((action, outcome), _Node())
         while not over and used < horizon:  # rollout
@@ -548,9 +556,15 @@ class SOISMCTS:
             outcome, cand, over = self._step(game, cand, secret, action)
             history.append((action, outcome))
             used += 1
+        if allowance is not None and evaluations > allowance:
+            return None
         solved = over and (game.is_guess_game or int(cand[0]) == secret)  # query games: declare min(I)
         reward = (horizon - used + 1) / horizon if solved else 0.0
         for node, action in path:
+            for a in node.visits:
+                node.avail[a] += 1
+            if action not in node.visits:  # the expanded action
+                node.open(drawn, action)
             node.visits[action] += 1
             node.reward[action] += reward
         return evaluations
@@ -573,7 +587,7 @@ class NativeSOISMCTS(SOISMCTS):
             None if guess else np.ascontiguousarray(game.twin_class, np.int64),
             None if game.prior is None else np.ascontiguousarray(game.prior, np.float64),
             state.seed, 4, state.step, self.budget_ms, self.iterations, self.c, self.rollout == "consistent",
-            self.horizon(game))
+            self.horizon(game), self.evaluations)
 
 
 def native_search(game: Game) -> bool:
@@ -597,7 +611,7 @@ def _legal(game: Game, history) -> np.ndarray:
 AGENTS = {
     "ises": "ISES: maximise expected entropy reduction (depth=1, beam=8)",
     "ises-sampled": "sampled, anytime ISES (states=256, actions=0 (all), budget_ms)",
-    "so-ismcts": "SO-ISMCTS baseline, C++ on tabulated games (budget_ms or iterations, c=0.7, "
+    "so-ismcts": "SO-ISMCTS baseline, C++ on tabulated games (budget_ms, iterations or evaluations, c=0.7, "
                  "rollout=random|consistent)",
     "minimax": "Knuth's minimax: minimise the largest class",
     "random": "random consistent guess / random informative query",
@@ -616,6 +630,6 @@ def make_agent(spec: str, budget_ms: float = 0.0):
     if name == "so-ismcts" and use_native() and hasattr(native.module(), "ises_so_ismcts"):
         classes[name] = NativeSOISMCTS  # the C++ search (same parameters); TOOLBOX_KERNELS=reference: Python
     kwargs = check_params(classes[name], kwargs, f"agent {spec!r}")
-    if budget_ms and name in ("ises-sampled", "so-ismcts") and "iterations" not in kwargs:
-        kwargs.setdefault("budget_ms", float(budget_ms))  # an iteration budget keeps runs reproducible
+    if budget_ms and name in ("ises-sampled", "so-ismcts") and not {"iterations", "evaluations"} & set(kwargs):
+        kwargs.setdefault("budget_ms", float(budget_ms))  # a count budget keeps runs reproducible
     return classes[name](**kwargs)

@@ -96,52 +96,23 @@ def _accepts(spec: str, key: str) -> bool:
     return True
 
 
-def check_evaluation_budget(spec: str, game_spec: str) -> None:
+def check_evaluation_budget(spec: str) -> None:
     """Refuse, before a run, an agent that cannot be held to an evaluation budget (see `decide_within`)."""
-    from toolbox.ises.agents import State, make_agent
-    from toolbox.ises.games import make_game
-
-    if agent_name(spec) == "ises-sampled" or _accepts(spec, "evaluations"):
-        return
-    if _accepts(spec, "iterations"):
-        game = make_game(game_spec)
-        if "evaluations" in make_agent(with_option(spec, "iterations", 1)).decide(
-                State(game, game.support, [], 0, 0)).info:
-            return
-    raise UserInputError(f"agent {spec!r} takes no evaluation budget: it needs an 'evaluations' option, or "
-                         "'iterations' and Decision.info['evaluations']; use budget=time")
+    if agent_name(spec) != "ises-sampled" and not _accepts(spec, "evaluations"):
+        raise UserInputError(f"agent {spec!r} takes no evaluation budget (an 'evaluations' option); use budget=time")
 
 
 def decide_within(spec: str, evaluations: int, state):
     """The decision of `spec` held to `evaluations` feedback evaluations on this move. Sampled ISES scores
     min(states, |I|) secrets per action, so it scores max(1, evaluations // that) actions; an agent with an
-    `evaluations` option gets it; an agent with `iterations` that reports Decision.info["evaluations"] plays the
-    search with the most iterations that fit (at least one): its search with k iterations is the first k of k + 1,
-    so the count grows with k, and doubling then bisection finds k in O(log k) searches."""
+    `evaluations` option (SO-ISMCTS: the most whole iterations that fit, at least one) gets it."""
     from toolbox.ises.agents import make_agent
 
     n = max(1, int(evaluations))
     if agent_name(spec) == "ises-sampled":
         per_action = min(make_agent(spec).m, len(state.cand))
         return make_agent(with_option(spec, "actions", max(1, n // per_action))).decide(state)
-    if _accepts(spec, "evaluations"):
-        return make_agent(with_option(spec, "evaluations", n)).decide(state)
-    cache: dict = {}
-
-    def search(k: int):
-        if k not in cache:
-            cache[k] = make_agent(with_option(spec, "iterations", k)).decide(state)
-        return cache[k]
-
-    lo, hi = 1, 2
-    if search(1).info["evaluations"] >= n:
-        return search(1)
-    while search(hi).info["evaluations"] <= n:
-        lo, hi = hi, 2 * hi
-    while hi - lo > 1:  # search(lo) fits, search(hi) does not
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if search(mid).info["evaluations"] <= n else (lo, mid)
-    return search(lo)
+    return make_agent(with_option(spec, "evaluations", n)).decide(state)
 
 
 def budget_description(cfg: BenchConfig) -> str:
@@ -214,7 +185,7 @@ def check_bench(cfg: BenchConfig) -> None:
         make_agent(spec, max(cfg.budgets_ms, default=0.0))
     if cfg.budget == "evaluations":
         for spec in evaluation_budgeted(cfg):
-            check_evaluation_budget(spec, cfg.games[0])
+            check_evaluation_budget(spec)
 
 
 def _tasks(cfg: BenchConfig, secrets: dict, seed: int, runs, evaluations=None) -> list[dict]:

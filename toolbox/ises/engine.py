@@ -208,12 +208,14 @@ class SplitMix64:
 
 
 def so_ismcts_native(table: np.ndarray, cand, win: int, secret_action, twin_class, prior, seed: int, stream: int,
-                     counter: int, budget_ms: float, iterations: int, c: float, consistent: bool, horizon: int):
+                     counter: int, budget_ms: float, iterations: int, c: float, consistent: bool, horizon: int,
+                     evaluations: int = 0):
     """SO-ISMCTS in C++ (toolbox.ises.agents.SOISMCTS is its reference): (root actions in expansion order, visits,
-    total rewards, iterations, feedback evaluations, fallback move or -1). `win` = -1 marks a query game."""
+    total rewards, iterations, feedback evaluations, fallback move or -1). `win` = -1 marks a query game;
+    `evaluations` > 0 caps the feedback evaluations (the most whole iterations that fit, at least one)."""
     core = native.module()
     if core is None or not hasattr(core, "ises_so_ismcts"):
         raise RuntimeError("toolbox._core lacks ises_so_ismcts: rebuild the extension (scripts/dev_build.sh)")
     return core.ises_so_ismcts(table, _as_i32(cand), int(win), secret_action, twin_class, prior, int(seed),
                                int(stream), int(counter), float(budget_ms), int(iterations), float(c),
-                               bool(consistent), int(horizon))
+                               bool(consistent), int(horizon), int(evaluations))
