@@ -10,9 +10,9 @@ import math
 import numpy as np
 import pytest
 from scipy import stats
+from toolbox.cli.main import app
 from typer.testing import CliRunner
 
-from toolbox.cli.main import app
 from toolbox.core.errors import UserInputError
 from toolbox.ises import bench
 from toolbox.ises.agents import RandomConsistent, State, make_agent

@@ -4,6 +4,7 @@ implementation `make_agent` returns."""
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import threading
 import time
 
@@ -141,7 +142,7 @@ def test_evaluation_budget_plays_the_most_whole_iterations_that_fit(spec, seed, 
     state = _state(game, seed, 1)
     by_count = [None] + [NativeSOISMCTS(iterations=k, rollout=rollout).search(state) for k in range(1, 41)]
     spent = [0] + [r[4] for r in by_count[1:]]
-    assert all(a < b for a, b in zip(spent[1:], spent[2:]))  # every iteration evaluates at least one value
+    assert all(a < b for a, b in itertools.pairwise(spent[1:]))  # every iteration evaluates at least one value
     budgets = sorted({1, spent[1] - 1, *(spent[k] + d for k in (1, 2, 7, 23, 39) for d in (-1, 0, 1))} - {0})
     for n in budgets:
         k = max(1, max(j for j in range(41) if spent[j] <= n))
