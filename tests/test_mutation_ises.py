@@ -27,6 +27,7 @@ from toolbox.ises.agents import (
     top_alternatives,
     winning_mask,
 )
+from toolbox.ises.game_api import TableGame
 from toolbox.ises.games import CounterfeitCoin, NumberGuess
 
 
@@ -273,3 +274,83 @@ def test_so_ismcts_rewards_and_budget():
     # a budget in milliseconds: stops after about 30 ms, with iterations done
     timed = SOISMCTS(budget_ms=30).decide(State(game, np.arange(7, dtype=np.int32), seed=1))
     assert timed.info["iterations"] > 0 and timed.states_evaluated == timed.info["iterations"]
+
+
+def _gain_of(codes: np.ndarray) -> float:
+    """E[dH] in bits of the partition of a uniform I by these feedback codes."""
+    _, counts = np.unique(codes, return_counts=True)
+    return _gain(counts.tolist())
+
+
+def _lookahead_q(game, cand, action, depth, beam) -> float:
+    """Q_depth(action, I) written out (docs/ises.md, section 1.3 of the note): E[dH] plus, over the classes I_o of
+    two or more secrets, P(o|a) times the best Q_{depth-1} among the `beam` actions of highest E[dH] on I_o (the
+    single best at depth - 1 = 1), ties to the lower index."""
+    codes = game.table[action, cand]
+    total = _gain_of(codes)
+    if depth <= 1:
+        return total
+    for o in np.unique(codes):
+        sub = cand[codes == o]
+        if len(sub) > 1:
+            gains = np.array([_gain_of(game.table[a, sub]) for a in range(game.n_actions)])
+            top = np.lexsort((np.arange(game.n_actions), -gains))[:beam if depth > 2 else 1]
+            total += len(sub) / len(cand) * max(_lookahead_q(game, sub, int(a), depth - 1, beam) for a in top)
+    return total
+
+
+def _random_query_game(seed: int) -> TableGame:
+    table = np.random.default_rng(seed).integers(0, 2, size=(8, 40)).astype(np.uint8)
+    return TableGame(f"random-{seed}", [f"s{i}" for i in range(40)], [f"a{i}" for i in range(8)], ["no", "yes"],
+                     table)
+
+
+@pytest.mark.parametrize("seed", [21, 22, 26, 30, 36])
+def test_ises_depth3_beam_against_the_written_out_recursion(seed):
+    # random yes/no query games (40 secrets, 8 questions) where the beam below the root matters: on these seeds
+    # the best depth-2 question on some class is not the greedy one, so a look-ahead that kept only the greedy
+    # question below the root (beam 1) would score the root's beam actions differently
+    game, beam = _random_query_game(seed), 2
+    cand = game.support
+    d = ISES(depth=3, beam=beam).decide(State(game, cand))
+    gains = np.array([_gain_of(game.table[a, cand]) for a in range(game.n_actions)])
+    top = [int(a) for a in np.lexsort((np.arange(game.n_actions), -gains))[:beam]]
+    want = {a: _lookahead_q(game, cand, a, 3, beam) for a in top}
+    greedy_below = {a: _lookahead_q(game, cand, a, 3, 1) for a in top}
+    assert any(abs(want[a] - greedy_below[a]) > 1e-3 for a in top)
+    got = dict(d.alternatives)
+    for a in top:
+        assert got[a] == pytest.approx(want[a], abs=1e-12)
+    best = max(want.values())
+    assert d.score == pytest.approx(best, abs=1e-12)
+    assert d.action == min(a for a in top if want[a] >= best - TIE_TOL)
+
+
+def test_random_agent_when_no_legal_action_guesses_a_candidate():
+    # a hard-mode rule that excludes every secret still in I: a uniform legal action, one action scored, no state
+    class Excluding(TableGame):
+        def legal_actions(self, history):
+            return np.array([0, 5], np.int32)
+
+    num = _number(6)
+    game = Excluding("excluding", num.secret_labels, num.action_labels, [str(o) for o in range(num.n_outcomes)],
+                     num.table, win=str(num.win))
+    for seed in range(6):
+        d = RandomConsistent().decide(State(game, np.array([2, 3], np.int32), seed=seed, step=1))
+        assert d.action == int(rng.numpy_generator(seed, 3, 1).choice(np.array([0, 5])))
+        assert (d.states_evaluated, d.actions_evaluated) == (0, 1)
+
+
+def test_exact_solver_breaks_near_ties_relative_to_the_total():
+    # number guessing 1..3 with weights (2000 - delta, 1000, 1000): guessing 2 first costs b + 2a + 2c = 7000 -
+    # 2 delta, guessing 1 first a + 2b + 3c = 7000 - delta. With delta = 3e-6 the two are within the relative
+    # tolerance 1e-9 x 7000 = 7e-6 (not within 1e-9 absolute): both count as optimal and the lower index, 1, is
+    # played; a delta of 3e-5 separates them
+    num = _number(3)
+    for delta, action in ((3e-6, 0), (3e-5, 1)):
+        game = TableGame("weighted", num.secret_labels, num.action_labels, [str(o) for o in range(num.n_outcomes)],
+                         num.table, win=str(num.win), prior=np.array([2000 - delta, 1000, 1000]))
+        solver = ExactSolver(game)
+        cand = np.arange(3, dtype=np.int32)
+        assert solver.total(cand) == pytest.approx(7000 - 2 * delta, abs=1e-9)
+        assert solver.best_action(cand) == (action, pytest.approx((7000 - 2 * delta) / (4000 - delta)))
