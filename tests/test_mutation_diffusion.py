@@ -132,3 +132,26 @@ def test_integrate_is_simpson():
     x = np.linspace(0.0, 2.0, 5)
     assert thermo.integrate(x, x**3) == pytest.approx(4.0, abs=1e-14)  # exact for cubics
     assert thermo.integrate(x, np.ones(5)) == pytest.approx(2.0, abs=1e-15)
+
+
+def test_quadrature_grid_and_monte_carlo_size_are_the_documented_defaults():
+    # d = 1: the trapezoid rule on 4001 points over max|m_t| +- 12 sd_max (docs/diffusion.md). A kinked integrand
+    # (|x - 0.3|) makes the trapezoid error O(h^2) ~ 1e-6 here, so a grid with one point more or less, or a half
+    # width of 11 or 13 sd, changes the value by far more than the 1e-14 asked below
+    dens = GaussianMixture(np.array([[2.0], [-1.0]]), [0.2, 0.5], [0.3, 0.7])
+    t = 0.25
+    m, v = dens.marginal(t)
+    half = float(np.max(np.abs(m)) + 12.0 * np.sqrt(np.max(v)))
+    x = np.linspace(-half, half, 4001)[:, None]
+    lp, _ = dens.log_prob_score(x, t)
+    kink = np.abs(x[:, 0] - 0.3)
+    want = float(np.trapezoid(np.exp(lp) * kink, x[:, 0]))
+    assert thermo.expectation(dens, t, lambda x, lp, s: np.abs(x[:, 0] - 0.3)) == pytest.approx(want, rel=1e-14)
+    coarser = np.linspace(-half, half, 4000)
+    lp2, _ = dens.log_prob_score(coarser[:, None], t)
+    assert abs(float(np.trapezoid(np.exp(lp2) * np.abs(coarser - 0.3), coarser)) - want) > 1e-10
+    # d > 1: Monte Carlo over 200,000 Philox samples of stream 77, seed 0
+    dens2 = GaussianMixture.symmetric(0.8, 0.5, dim=2)
+    x2 = dens2.sample(200_000, t, 0, stream=77)
+    lp2, s2 = dens2.log_prob_score(x2, t)
+    assert thermo.fisher_information(dens2, t) == pytest.approx(float(np.mean(np.sum(s2**2, 1))), rel=1e-14)
