@@ -7,6 +7,7 @@ was already written.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterator, Optional
@@ -61,7 +62,9 @@ class Session:
 
         self.json_mode = json_mode
         self.debug = debug
-        self.console = Console(stderr=True, highlight=False)
+        # a log file or pipe gets whole tables: 160 columns unless COLUMNS says otherwise (rich's default is 80)
+        piped = not sys.stderr.isatty() and "COLUMNS" not in os.environ
+        self.console = Console(stderr=True, highlight=False, width=160 if piped else None)
 
     def info(self, message: str, markup: bool = False) -> None:
         """A line of human output on stderr; brackets are text unless markup=True."""

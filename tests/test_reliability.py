@@ -199,6 +199,20 @@ def test_brackets_in_errors_survive():
     assert "[low, high] pairs, got [bold]x[/bold]" in captured.get()
 
 
+def test_tables_in_a_log_file_are_not_cut_to_80_columns(monkeypatch):
+    from toolbox.cli.common import Session
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    session = Session()  # stderr is not a terminal under pytest
+    cells = ["Counterfeit coin (12)", "ises-sampled:states=256", "so-ismcts:rollout=random", "-3.15 [-4.46, -1.84]",
+             "0.00039", "0.0023", "1.00 / 0.15", "53 / 4154"]
+    with session.console.capture() as captured:
+        session.table("paired", [f"column {i}" for i in range(len(cells))], [cells])
+    assert all(c in captured.get() for c in cells)
+    monkeypatch.setenv("COLUMNS", "60")
+    assert Session().console.width == 60  # an explicit width is obeyed
+
+
 @pytest.mark.parametrize("args", [["--seed", "-1"], ["--workers", "-2"], ["--set", "seed=-1"]])
 def test_negative_seeds_and_workers_are_rejected_everywhere(tmp_path, args):
     result = invoke(["shape-reward", *args, "--out", str(tmp_path / "r")])
