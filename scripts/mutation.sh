@@ -115,6 +115,31 @@ elif [ "${MUTATION_RESUME:-0}" != 1 ] || [ ! -f "$DB" ]; then
   "$CR/cr-filter-operators" "$DB" "$CFG"
   "$CR/cr-filter-pragma" "$DB"
 fi
+# Under `from __future__ import annotations` no annotation is evaluated, so a mutant inside one (`int | None` ->
+# `int + None`) is equivalent by construction: mark the not yet run ones skipped instead of spending a full test run.
+"$PY" - "$DB" "$WORK/$MODULE" <<'PYEOF'
+import ast, sqlite3, sys
+tree = ast.parse(open(sys.argv[2]).read())
+if any(isinstance(n, ast.ImportFrom) and n.module == "__future__" and any(a.name == "annotations" for a in n.names)
+       for n in tree.body):
+    spans = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            a = node.args
+            notes = [node.returns] + [x.annotation for x in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]
+                                      if x]
+        else:
+            notes = [node.annotation] if isinstance(node, ast.AnnAssign) else []
+        spans += [(n.lineno, n.col_offset, n.end_lineno, n.end_col_offset) for n in notes if n is not None]
+    con = sqlite3.connect(sys.argv[1])
+    todo = con.execute("SELECT m.job_id, m.start_pos_row, m.start_pos_col FROM mutation_specs m LEFT JOIN work_results r "
+                       "ON r.job_id = m.job_id WHERE r.job_id IS NULL").fetchall()
+    inside = [(j,) for j, row, col in todo if any((a, b) <= (row, col) < (e, f) for a, b, e, f in spans)]
+    con.executemany("INSERT INTO work_results (job_id, worker_outcome, output) VALUES (?, 'SKIPPED', "
+                    "'annotation (never evaluated)')", inside)
+    con.commit()
+    print(f"{len(inside)} mutants inside annotations skipped (equivalent: from __future__ import annotations)")
+PYEOF
 if [ -n "${MUTATION_SAMPLE:-}" ]; then
   "$PY" - "$DB" "$MUTATION_SAMPLE" "${MUTATION_SEED:-0}" <<'PYEOF'
 import random, sqlite3, sys
@@ -147,12 +172,13 @@ db_path, module = sys.argv[1], sys.argv[2]
 with use_db(db_path, WorkDB.Mode.open) as db:
     done = list(db.completed_work_items)
     pending = db.num_work_items - db.num_results
-killed = survived = timeout = incompetent = skipped = unsampled = 0
+killed = survived = timeout = incompetent = skipped = unsampled = annotations = 0
 survivors = []
 for item, result in done:
     if result.worker_outcome == WorkerOutcome.SKIPPED:
         unsampled += result.output == "not sampled"
-        skipped += result.output != "not sampled"
+        annotations += result.output == "annotation (never evaluated)"
+        skipped += result.output not in ("not sampled", "annotation (never evaluated)")
     elif result.test_outcome == TestOutcome.SURVIVED:
         survived += 1
         survivors.append((item, result))
@@ -166,7 +192,8 @@ for item, result in done:
 total = killed + survived + timeout   # incompetent: the test command could not start; reported, not scored
 score = 100.0 * (killed + timeout) / total if total else float("nan")
 print(f"\n{module}: {total} mutants run, {killed} killed, {timeout} timed out, {incompetent} incompetent, "
-      f"{survived} survived ({skipped} filtered out, {unsampled} not sampled, {pending} pending)")
+      f"{survived} survived ({skipped} filtered out, {annotations} in annotations, {unsampled} not sampled, "
+      f"{pending} pending)")
 print(f"mutation score: {killed + timeout}/{total} = {score:.1f}%")
 if unsampled and total:   # 95% Wilson interval of the module's score from the sample (finite population ignored)
     z, p = 1.96, (killed + timeout) / total
