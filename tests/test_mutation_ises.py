@@ -354,3 +354,43 @@ def test_exact_solver_breaks_near_ties_relative_to_the_total():
         cand = np.arange(3, dtype=np.int32)
         assert solver.total(cand) == pytest.approx(7000 - 2 * delta, abs=1e-9)
         assert solver.best_action(cand) == (action, pytest.approx((7000 - 2 * delta) / (4000 - delta)))
+
+
+def test_sampled_ises_checks_its_budget_after_each_chunk_of_128_actions():
+    # a budget already spent when the first chunk is scored: the anytime loop stops after exactly one chunk (the
+    # default 128 actions, or the chunk asked for), and plays the best action scored so far
+    from toolbox.ises.games import make_game
+
+    game = make_game("mastermind")  # 1,296 actions
+    state = State(game, game.support, seed=3)
+    for kwargs, done in (({}, 128), ({"chunk": 50}, 50)):
+        d = SampledISES(states=64, budget_ms=1e-9, **kwargs).decide(state)
+        assert d.actions_evaluated == done and d.info["evaluations"] == done * 64
+    assert SampledISES(states=64, budget_ms=60_000).decide(state).actions_evaluated == game.n_actions
+
+
+def test_optimal_prepare_solves_from_the_start_on_both_solvers():
+    # the Python solver (query games, priors) solves the root in prepare, so a search too large fails before a run;
+    # the C++ solver (uniform guess games) has nothing to prepare
+    coin = CounterfeitCoin(coins=3)
+    agent = Optimal()
+    agent.prepare(coin)
+    solver = agent.solver(coin)
+    assert isinstance(solver, ExactSolver) and solver.memo[coin.support.tobytes()] == 12.0
+    number = _number(7)
+    Optimal().prepare(number, first=3)
+    assert Optimal().decide(State(number, np.arange(7, dtype=np.int32))).action == 3
+
+
+def test_so_ismcts_scores_are_mean_rewards_of_the_root_actions():
+    from toolbox.ises.games import make_game
+
+    game = make_game("mastermind:pegs=2,colors=4")
+    state = State(game, game.support, seed=5)
+    agent = SOISMCTS(iterations=300, rollout="consistent")
+    actions, visits, reward, *_ = agent.search(state)
+    mean = {a: r / n for a, r, n in zip(actions, reward, visits)}
+    d = agent.decide(state)
+    assert max(visits) > 1
+    assert d.score == mean[d.action] and all(v == mean[a] for a, v in d.alternatives)
+    assert visits[actions.index(d.action)] == max(visits)
