@@ -44,6 +44,14 @@ def test_ift_convergence_grid_and_running_moments():
     # default 50 points on [100, n]
     ns = thermo.ift_convergence(np.zeros(1000))[0]
     assert ns[0] == 100 and ns[-1] == 1000 and len(ns) == 50
+    # two trajectories: the unbiased variance divides by n - 1 = 1, so SE = |w1 - w2| / 2
+    ns, mean, se = thermo.ift_convergence(np.log(np.array([1.0, 4.0])))
+    assert ns.tolist() == [2] and mean[0] == pytest.approx(0.625, rel=1e-15) and se[0] == pytest.approx(0.375,
+                                                                                                         rel=1e-14)
+    # equal trajectories: E[w^2] - E[w]^2 rounds to -2e-16 for w = 0.7 (n = 7); the variance is clamped at 0, so the
+    # SE is 0, not the NaN of a square root of a negative number
+    se = thermo.ift_convergence(np.full(7, math.log(1 / 0.7)))[2]
+    assert se.tolist() == [0.0]
 
 
 @pytest.mark.parametrize("dim", [1, 3])
