@@ -394,3 +394,75 @@ def test_so_ismcts_scores_are_mean_rewards_of_the_root_actions():
     assert max(visits) > 1
     assert d.score == mean[d.action] and all(v == mean[a] for a, v in d.alternatives)
     assert visits[actions.index(d.action)] == max(visits)
+
+
+def test_sampled_ises_puts_at_most_half_a_chunk_of_winning_actions_first():
+    # all 20 numbers still possible, so every guess can win now: the order starts with the first chunk // 2 = 2
+    # winning actions by index, then follows the Philox shuffle (stream 2, counter = step); actions=5 keeps 5
+    game = _number(20)
+    state = State(game, np.arange(20, dtype=np.int32), seed=7, step=2)
+    d = SampledISES(states=20, actions=5, chunk=4).decide(state)
+    shuffled = np.argsort(rng.philox_uniform(7, 2, 20, b=2), kind="stable")
+    want = [0, 1] + [int(a) for a in shuffled if a not in (0, 1)][:3]
+    assert sorted(a for a, _ in d.alternatives) == sorted(want)
+
+
+def test_sampled_ises_with_a_prior_scores_an_unweighted_sample_drawn_from_it():
+    # with a prior and |I| > states, the states are drawn from p(s | I) (stream 1, counter = step) and the sample is
+    # scored unweighted (weighting it again would count the prior twice), with the Miller-Madow term
+    from toolbox.ises import engine
+    from toolbox.ises.games import make_game
+
+    mm = make_game("mastermind:pegs=2,colors=4")
+    prior = 1.0 + np.arange(mm.n_secrets) % 4
+    game = TableGame("mm-prior", mm.secret_labels, mm.action_labels, [str(o) for o in range(mm.n_outcomes)],
+                     mm.table, win=str(mm.win), prior=prior)
+    cand = game.support
+    state = State(game, cand, seed=9, step=1)
+    d = SampledISES(states=10).decide(state)
+    sample = engine.sample_states_weighted(cand, prior, 10, 9, 1, 1)
+    g, _, classes = scores(game, sample, np.arange(game.n_actions, dtype=np.int32), weighted=False)
+    g = g + (classes - 1) / (2 * 10 * math.log(2))
+    assert d.info["sampled"] and d.score == pytest.approx(float(g.max()), abs=1e-12)
+    assert [v for _, v in d.alternatives] == pytest.approx(sorted(g, reverse=True)[:5], abs=1e-12)
+
+
+def test_exact_solver_tolerance_has_a_floor_of_1e9_below_a_total_of_one():
+    # weights (0.2 - delta, 0.1, 0.1) on numbers 1..3: guessing 2 first costs 0.7 - 2 delta, guessing 1 first
+    # 0.7 - delta; below a total of 1 the tolerance is 1e-9 (absolute): a gap of 0.8e-9 ties, 1.5e-9 does not
+    num = _number(3)
+    for delta, action in ((0.8e-9, 0), (1.5e-9, 1)):
+        game = TableGame("light", num.secret_labels, num.action_labels, [str(o) for o in range(num.n_outcomes)],
+                         num.table, win=str(num.win), prior=np.array([0.2 - delta, 0.1, 0.1]))
+        assert ExactSolver(game).best_action(np.arange(3, dtype=np.int32))[0] == action
+        d = Optimal().decide(State(game, np.arange(3, dtype=np.int32)))
+        assert d.action == action and (d.states_evaluated, d.actions_evaluated) == (3, 0)
+
+
+def test_reference_optimal_total_uses_actions_that_cannot_win():
+    # four secrets; guessing one wins or says "miss"; "ask" can never win but names the secret. Optimal: ask, then
+    # guess: 2 actions per secret, 8 in all; guessing alone would need 1 + 2 + 3 + 4 = 10
+    from toolbox.ises.agents import optimal_total_reference
+
+    table = np.array([[0 if a == s else 1 for s in range(4)] for a in range(4)] + [[5, 4, 3, 2]], np.uint8)
+    game = TableGame("ask", ["A", "B", "C", "D"], ["A", "B", "C", "D", "ASK"],
+                     ["win", "miss", "2", "3", "4", "5"], table, win="win")
+    assert optimal_total_reference(game, game.support) == 8
+    assert optimal_total_reference(game, game.support, first=0) == 10
+
+
+def test_so_ismcts_breaks_ties_of_visits_and_reward_by_the_lower_action():
+    # a horizon of one action on Mastermind: two iterations expand two root actions once each, and both miss
+    # (reward 0): the tie goes to the lower action index, whatever the expansion order
+    from toolbox.ises.games import make_game
+
+    game = make_game("mastermind")
+    reversed_order = 0
+    for seed in range(12):
+        state = State(game, game.support, seed=seed)
+        agent = SOISMCTS(iterations=2, max_actions=1)
+        actions, visits, reward, *_ = agent.search(state)
+        if list(visits) == [1, 1] and list(reward) == [0.0, 0.0]:
+            assert agent.decide(state).action == min(actions)
+            reversed_order += actions[0] > actions[1] and min(actions) > 0
+    assert reversed_order > 0
