@@ -51,12 +51,12 @@ struct IsmctsGame {
 };
 
 struct IsmctsSettings {
-  double budget_ms;    // wall clock per decision (0: none), checked before every iteration
-  int64_t iterations;  // iteration cap (0: none)
-  int64_t evaluations; // feedback-evaluation cap (0: none): the most whole iterations that fit, at least one
-  double c;            // UCB1 exploration constant
-  bool consistent;     // rollout: guess a secret still in I (guess games) instead of a uniform action
-  int64_t horizon;     // the most actions of one simulated game; reward (horizon - used + 1) / horizon if solved
+  double budget_ms;     // wall clock per decision (0: none), checked before every iteration
+  int64_t iterations;   // iteration cap (0: none)
+  int64_t evaluations;  // feedback-evaluation cap (0: none): the most whole iterations that fit, at least one
+  double c;             // UCB1 exploration constant
+  bool consistent;      // rollout: guess a secret still in I (guess games) instead of a uniform action
+  int64_t horizon;      // the most actions of one simulated game; reward (horizon - used + 1) / horizon if solved
 };
 
 // The root's statistics, in expansion order, and the work done.
