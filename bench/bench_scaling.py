@@ -253,15 +253,20 @@ def report(name: str, settings: dict, out_series: list[dict], checks: dict, load
     for s in out_series:
         sizes = [r["size"] for r in s["rows"]]
         secs = [r["seconds"] for r in s["rows"]]
-        s["fit"] = fit_power_law(sizes, secs)
-        top = max(3, (len(sizes) + 1) // 2)  # the larger half of the sizes, where fixed costs matter least
-        s["fit_upper_half"] = fit_power_law(sizes[-top:], secs[-top:])
         s["largest_size"] = max(sizes)
         csv_rows += [{"curve": name, "series": s["name"], "axis": s["axis"], **r} for r in s["rows"]]
+        line = f"{name} / {s['name']}: sizes {min(sizes)}..{max(sizes)} ({len(sizes)})"
+        if len(sizes) >= 3:  # a fit with a confidence interval; fewer sizes (e.g. one large run) are reported as is
+            s["fit"] = fit_power_law(sizes, secs)
+            top = max(3, (len(sizes) + 1) // 2)  # the larger half of the sizes, where fixed costs matter least
+            s["fit_upper_half"] = fit_power_law(sizes[-top:], secs[-top:])
+            f, h = s["fit"], s["fit_upper_half"]
+            line += f", b = {f['b']:.3f} ± {f['b_ci']:.3f} (upper half: {h['b']:.3f} ± {h['b_ci']:.3f})"
+        else:
+            s["fit"] = s["fit_upper_half"] = None
+            line += ", no exponent fitted (fewer than 3 sizes)"
         panels.setdefault(s["axis"], []).append({"label": s["name"], "x": sizes, "y": secs, "fit": s["fit"]})
-        f, h = s["fit"], s["fit_upper_half"]
-        print(f"{name} / {s['name']}: sizes {min(sizes)}..{max(sizes)} ({len(sizes)}), b = {f['b']:.3f} ± "
-              f"{f['b_ci']:.3f} (upper half: {h['b']:.3f} ± {h['b_ci']:.3f})", flush=True)
+        print(line, flush=True)
     out = Path(args.out)
     write_csv(out / f"{name}.csv", csv_rows)
     result = {"curve": name, "command": " ".join(shlex.quote(a) for a in sys.argv), "quick": args.quick,

@@ -54,3 +54,20 @@ def test_quick_curve_writes_csv_json_and_png(tmp_path):
     assert "load average" in result["uptime_before"]
     assert all(s["fit"]["n"] == 5 and np.isfinite(s["fit"]["b"]) for s in result["series"])
     assert (out / "entropy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_of_fewer_than_three_sizes_has_no_fit(tmp_path, monkeypatch):
+    # one large size on its own (e.g. --gpoe-sizes 1000000): the times and checks are written, no exponent
+    import argparse
+
+    import bench_scaling
+
+    monkeypatch.setenv("TOOLBOX_NUM_THREADS", "1")
+    args = argparse.Namespace(out=str(tmp_path), figures=str(tmp_path), quick=False, repeat=1)
+    series = [{"name": "ray", "axis": "N", "rows": [{"size": 1_000_000, "seconds": 431.7}]}]
+    result = bench_scaling.report("gpoe", {}, series, {"all_identical": True}, ["load average: 1", "load average: 2"],
+                                  args)
+    assert result["series"][0]["fit"] is None and result["series"][0]["largest_size"] == 1_000_000
+    assert json.loads((tmp_path / "gpoe.json").read_text())["checks"] == {"all_identical": True}
+    assert list(csv.DictReader((tmp_path / "gpoe.csv").open()))[0]["seconds"] == "431.7"
+    assert (tmp_path / "gpoe.png").exists()
