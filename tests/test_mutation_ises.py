@@ -367,6 +367,9 @@ def test_sampled_ises_checks_its_budget_after_each_chunk_of_128_actions():
         d = SampledISES(states=64, budget_ms=1e-9, **kwargs).decide(state)
         assert d.actions_evaluated == done and d.info["evaluations"] == done * 64
     assert SampledISES(states=64, budget_ms=60_000).decide(state).actions_evaluated == game.n_actions
+    # the budget is in milliseconds: 0.01 ms is over once a chunk of 128 actions x 1,296 states is scored (about
+    # 0.2 ms), although 0.01 s is not
+    assert SampledISES(states=1296, budget_ms=0.01).decide(state).actions_evaluated == 128
 
 
 def test_optimal_prepare_solves_from_the_start_on_both_solvers():
@@ -394,6 +397,9 @@ def test_so_ismcts_scores_are_mean_rewards_of_the_root_actions():
     assert max(visits) > 1
     assert d.score == mean[d.action] and all(v == mean[a] for a, v in d.alternatives)
     assert visits[actions.index(d.action)] == max(visits)
+    # the alternatives: the five most visited root actions, ties in expansion order (not the expansion order)
+    ranked = sorted(range(len(actions)), key=lambda i: -visits[i])[:5]
+    assert [a for a, _ in d.alternatives] == [actions[i] for i in ranked] != actions[:5]
 
 
 def test_sampled_ises_puts_at_most_half_a_chunk_of_winning_actions_first():
@@ -404,6 +410,10 @@ def test_sampled_ises_puts_at_most_half_a_chunk_of_winning_actions_first():
     d = SampledISES(states=20, actions=5, chunk=4).decide(state)
     shuffled = np.argsort(rng.philox_uniform(7, 2, 20, b=2), kind="stable")
     want = [0, 1] + [int(a) for a in shuffled if a not in (0, 1)][:3]
+    assert sorted(a for a, _ in d.alternatives) == sorted(want)
+    # chunk 1: still one winning action first
+    d = SampledISES(states=20, actions=3, chunk=1).decide(state)
+    want = [0] + [int(a) for a in shuffled if a != 0][:2]
     assert sorted(a for a, _ in d.alternatives) == sorted(want)
 
 
@@ -466,3 +476,36 @@ def test_so_ismcts_breaks_ties_of_visits_and_reward_by_the_lower_action():
             assert agent.decide(state).action == min(actions)
             reversed_order += actions[0] > actions[1] and min(actions) > 0
     assert reversed_order > 0
+
+
+def test_ises_depth2_default_beam_keeps_eight_root_actions():
+    # 7 copies of the most informative question and 3 others on 12 secrets (3 answers): the 8th question by E[dH]
+    # has the best two-step value, so the default beam (8) plays it and a beam of 7 would not see it
+    rows = [[2, 1, 1, 0, 0, 0, 0, 0, 0, 2, 1, 2], [1, 1, 2, 2, 1, 1, 1, 2, 0, 2, 2, 0],
+            [1, 2, 1, 0, 2, 2, 2, 0, 0, 2, 0, 1], [0, 0, 1, 1, 1, 0, 0, 0, 0, 2, 1, 1]]
+    table = np.array([rows[2]] * 7 + [rows[0], rows[1], rows[3]], np.uint8)
+    game = TableGame("copies", [f"s{i}" for i in range(12)], [f"q{i}" for i in range(10)], ["x", "y", "z"], table)
+    cand = game.support
+    gains = np.array([_gain_of(table[a, cand]) for a in range(10)])
+    order = [int(a) for a in np.lexsort((np.arange(10), -gains))]
+    assert order[:7] == list(range(7))
+    q = {a: _lookahead_q(game, cand, a, 2, 8) for a in order[:8]}
+    d = ISES(depth=2).decide(State(game, cand))
+    assert d.action == order[7] and d.score == pytest.approx(q[order[7]], abs=1e-12)
+    assert q[order[7]] > max(q[a] for a in order[:7]) + 0.1
+
+
+def test_cached_play_of_a_sampled_agent_equals_independent_episodes():
+    # only deterministic agents share decisions across secrets: sampled ISES draws its states from each secret's
+    # own seed, so every episode of play_secrets is the episode played alone
+    from toolbox.ises.games import make_game
+    from toolbox.ises.play import play_episode, play_secrets
+
+    game = make_game("mastermind:pegs=3,colors=4")
+    secrets = [3, 17, 40, 58]
+    together = play_secrets(game, SampledISES(states=8), secrets, seed=2)
+    alone = [play_episode(game, SampledISES(states=8), s, seed=2 * 1_000_003 + s, details=False) for s in secrets]
+    assert [e["actions"] for e in together] == [e["actions"] for e in alone]
+    assert [e["entropies"] for e in together] == [e["entropies"] for e in alone]
+    firsts = {SampledISES(states=8).decide(State(game, game.support, seed=2 * 1_000_003 + s)).action for s in secrets}
+    assert len(firsts) > 1  # the first moves differ by seed, so a shared cache would change the episodes
