@@ -547,3 +547,15 @@ def test_exact_solver_on_a_query_game_with_twins(rows, want):
     assert want is None or brute == want
     assert ExactSolver(game).total(game.support) == brute
     assert ExactSolver(game)._lower(np.array([3, 4], np.int32)) == 0.0  # one twin class: nothing left to ask
+
+
+def test_exact_solver_counting_levels():
+    # guess game: K = the most classes one action makes besides the win; an action that cannot win counts all its
+    # classes. "ask" tells 5 secrets apart in 4 classes (K = 4): at most 1 secret is won by the 1st action and 4 by
+    # the 2nd, so the levels are 1, 2, 2, 2, 2 (with K = 3 the fifth would sit at 3)
+    table = np.array([[0 if a == s else 1 for s in range(5)] for a in range(5)] + [[2, 3, 4, 5, 5]], np.uint8)
+    game = TableGame("ask5", list("ABCDE"), [*"ABCDE", "ASK"], ["win", "miss", "2", "3", "4", "5"], table, win="win")
+    assert ExactSolver(game).depths.tolist() == [1, 2, 2, 2, 2]
+    # query game: at most K^d twin classes are told apart by d queries; the counterfeit coin among 4 (8 secrets,
+    # K = 3 pan outcomes): 3 at depth 1, the other 5 at depth 2
+    assert ExactSolver(CounterfeitCoin(coins=4)).depths.tolist() == [1, 1, 1, 2, 2, 2, 2, 2]
