@@ -559,3 +559,35 @@ def test_exact_solver_counting_levels():
     # query game: at most K^d twin classes are told apart by d queries; the counterfeit coin among 4 (8 secrets,
     # K = 3 pan outcomes): 3 at depth 1, the other 5 at depth 2
     assert ExactSolver(CounterfeitCoin(coins=4)).depths.tolist() == [1, 1, 1, 2, 2, 2, 2, 2]
+
+
+def test_agent_defaults_without_a_budget():
+    # make_agent without a budget: sampled ISES scores every action (no time limit), and SO-ISMCTS's default
+    # exploration constant is the documented c = 0.7
+    from toolbox.ises.agents import make_agent
+    from toolbox.ises.games import make_game
+
+    game = make_game("mastermind")
+    state = State(game, game.support, seed=1)
+    assert make_agent("ises-sampled:states=8").decide(state).actions_evaluated == game.n_actions
+    small = make_game("mastermind:pegs=2,colors=4")
+    one = State(small, small.support, seed=4)
+    assert SOISMCTS(iterations=200).search(one) == SOISMCTS(iterations=200, c=0.7).search(one)
+    assert SOISMCTS(iterations=200).search(one) != SOISMCTS(iterations=200, c=1.7).search(one)
+
+
+def test_so_ismcts_selection_stops_at_the_horizon():
+    # a horizon of 2 actions and enough iterations to grow the tree past it: the reference and the C++ search
+    # still build the same tree (selection never takes a third action)
+    from toolbox.core import native
+    from toolbox.ises.agents import NativeSOISMCTS
+    from toolbox.ises.games import make_game
+
+    if not hasattr(native.module(), "ises_so_ismcts"):
+        pytest.skip("toolbox._core has no ises_so_ismcts")
+    game = make_game("number:n=7")
+    state = State(game, game.support, seed=6)
+    ref = SOISMCTS(iterations=400, max_actions=2, rollout="consistent").search(state)
+    fast = NativeSOISMCTS(iterations=400, max_actions=2, rollout="consistent").search(state)
+    assert list(fast[0]) == ref[0] and list(fast[1]) == ref[1] and ref[3:] == tuple(fast[3:])
+    np.testing.assert_allclose(fast[2], ref[2], rtol=1e-12, atol=0)
