@@ -570,6 +570,7 @@ def test_agent_defaults_without_a_budget():
     game = make_game("mastermind")
     state = State(game, game.support, seed=1)
     assert make_agent("ises-sampled:states=8").decide(state).actions_evaluated == game.n_actions
+    assert SampledISES().decide(state).states_evaluated == 256  # the default sample of the 1,296 codes
     small = make_game("mastermind:pegs=2,colors=4")
     one = State(small, small.support, seed=4)
     assert SOISMCTS(iterations=200).search(one) == SOISMCTS(iterations=200, c=0.7).search(one)
@@ -591,3 +592,13 @@ def test_so_ismcts_selection_stops_at_the_horizon():
     fast = NativeSOISMCTS(iterations=400, max_actions=2, rollout="consistent").search(state)
     assert list(fast[0]) == ref[0] and list(fast[1]) == ref[1] and ref[3:] == tuple(fast[3:])
     np.testing.assert_allclose(fast[2], ref[2], rtol=1e-12, atol=0)
+
+
+def test_state_defaults_and_the_inclusive_tie_edge():
+    # a State without seed and step is move 0 of seed 0: the random agent draws from Philox (0, stream 3, 0)
+    game = _number(7)
+    cand = np.array([1, 4, 6], np.int32)
+    assert RandomConsistent().decide(State(game, cand)).action == int(rng.numpy_generator(0, 3, 0).choice(cand))
+    # two values exactly TIE_TOL apart are tied: the lower action index wins
+    low = 1.0 - TIE_TOL
+    assert pick(np.array([low, 1.0]), np.array([0, 1]), np.zeros(2, bool)) == 0
