@@ -299,6 +299,25 @@ def _lookahead_q(game, cand, action, depth, beam) -> float:
     return total
 
 
+def _lookahead_work(game, cand, action, depth, beam) -> tuple[int, int]:
+    """(actions scored, feedback values computed) below one root action of the look-ahead: splitting I costs |I|
+    values, and scoring all |A| actions on a class I_o of two or more secrets |A| actions and |A| |I_o| values,
+    plus the work below the actions kept there."""
+    if depth <= 1:
+        return 0, 0
+    codes = game.table[action, cand]
+    scored, values = 0, len(cand)
+    for o in np.unique(codes):
+        sub = cand[codes == o]
+        if len(sub) > 1:
+            scored, values = scored + game.n_actions, values + game.n_actions * len(sub)
+            gains = np.array([_gain_of(game.table[a, sub]) for a in range(game.n_actions)])
+            for a in np.lexsort((np.arange(game.n_actions), -gains))[:beam if depth > 2 else 1]:
+                n, e = _lookahead_work(game, sub, int(a), depth - 1, beam)
+                scored, values = scored + n, values + e
+    return scored, values
+
+
 def _random_query_game(seed: int) -> TableGame:
     table = np.random.default_rng(seed).integers(0, 2, size=(8, 40)).astype(np.uint8)
     return TableGame(f"random-{seed}", [f"s{i}" for i in range(40)], [f"a{i}" for i in range(8)], ["no", "yes"],
@@ -324,6 +343,10 @@ def test_ises_depth3_beam_against_the_written_out_recursion(seed):
     best = max(want.values())
     assert d.score == pytest.approx(best, abs=1e-12)
     assert d.action == min(a for a in top if want[a] >= best - TIE_TOL)
+    # the work: all |A| actions on I at the root, then the look-ahead below each root beam action
+    work = [_lookahead_work(game, cand, a, 3, beam) for a in top]
+    assert d.actions_evaluated == game.n_actions + sum(n for n, _ in work)
+    assert d.info["evaluations"] == game.n_actions * len(cand) + sum(e for _, e in work)
 
 
 def test_random_agent_when_no_legal_action_guesses_a_candidate():
@@ -495,20 +518,20 @@ def test_ises_depth2_default_beam_keeps_eight_root_actions():
     assert q[order[7]] > max(q[a] for a in order[:7]) + 0.1
 
 
-def test_cached_play_of_a_sampled_agent_equals_independent_episodes():
-    # only deterministic agents share decisions across secrets: sampled ISES draws its states from each secret's
-    # own seed, so every episode of play_secrets is the episode played alone
+def test_cached_play_of_a_seeded_agent_equals_independent_episodes():
+    # only deterministic agents share decisions across secrets: sampled ISES, the random agent and SO-ISMCTS draw
+    # from each secret's own seed, so every episode of play_secrets is the episode played alone
     from toolbox.ises.games import make_game
     from toolbox.ises.play import play_episode, play_secrets
 
     game = make_game("mastermind:pegs=3,colors=4")
     secrets = [3, 17, 40, 58]
-    together = play_secrets(game, SampledISES(states=8), secrets, seed=2)
-    alone = [play_episode(game, SampledISES(states=8), s, seed=2 * 1_000_003 + s, details=False) for s in secrets]
-    assert [e["actions"] for e in together] == [e["actions"] for e in alone]
-    assert [e["entropies"] for e in together] == [e["entropies"] for e in alone]
-    firsts = {SampledISES(states=8).decide(State(game, game.support, seed=2 * 1_000_003 + s)).action for s in secrets}
-    assert len(firsts) > 1  # the first moves differ by seed, so a shared cache would change the episodes
+    for make in (lambda: SampledISES(states=8), RandomConsistent, lambda: SOISMCTS(iterations=30)):
+        together = play_secrets(game, make(), secrets, seed=2)
+        alone = [play_episode(game, make(), s, seed=2 * 1_000_003 + s, details=False) for s in secrets]
+        assert [e["entropies"] for e in together] == [e["entropies"] for e in alone]
+        firsts = {make().decide(State(game, game.support, seed=2 * 1_000_003 + s)).action for s in secrets}
+        assert len(firsts) > 1  # the first moves differ by seed, so a shared cache would change the episodes
 
 
 def _brute_query_total(game, cand) -> float:
@@ -602,3 +625,52 @@ def test_state_defaults_and_the_inclusive_tie_edge():
     # two values exactly TIE_TOL apart are tied: the lower action index wins
     low = 1.0 - TIE_TOL
     assert pick(np.array([low, 1.0]), np.array([0, 1]), np.zeros(2, bool)) == 0
+
+
+def test_so_ismcts_on_a_query_game_with_twins_declares_the_first_secret():
+    # query games end when I is one twin class; the player declares min(I). Here 3 = 4 and 5 = 6 are twins, so
+    # which member is declared decides the reward: the reference and the C++ search build the same tree
+    from toolbox.core import native
+    from toolbox.ises.agents import NativeSOISMCTS
+
+    if not hasattr(native.module(), "ises_so_ismcts"):
+        pytest.skip("toolbox._core has no ises_so_ismcts")
+    rows = [[2, 2, 2, 2, 2, 1, 1], [0, 1, 1, 2, 2, 2, 2], [1, 1, 2, 1, 1, 2, 2], [2, 0, 2, 0, 0, 1, 1],
+            [2, 0, 2, 2, 2, 1, 1]]
+    game = TableGame("twins", [f"s{i}" for i in range(7)], [f"q{i}" for i in range(5)], ["a", "b", "c"],
+                     np.array(rows, np.uint8))
+    for seed in range(4):
+        state = State(game, game.support, seed=seed)
+        ref = SOISMCTS(iterations=200).search(state)
+        fast = NativeSOISMCTS(iterations=200).search(state)
+        assert list(fast[0]) == ref[0] and list(fast[1]) == ref[1] and ref[3:] == tuple(fast[3:])
+        np.testing.assert_allclose(fast[2], ref[2], rtol=1e-12, atol=0)
+
+
+def test_make_agent_gives_the_time_budget_only_to_budgeted_agents():
+    from toolbox.ises.agents import make_agent
+
+    assert isinstance(make_agent("ises", budget_ms=10), ISES) and isinstance(make_agent("minimax", 10), Minimax)
+    assert make_agent("ises-sampled", budget_ms=10).budget_ms == 10.0
+    assert make_agent("so-ismcts:iterations=5", budget_ms=10).budget_ms == 0.0  # a count budget stays exact
+
+
+def test_exact_solver_with_a_win_code_that_is_not_the_first_outcome():
+    # the "ask" game again, its outcomes in another order (win = code 5, miss = 4) and "ask" answering 0..3 in
+    # ascending order: ask, then guess is optimal (8), guessing alone costs 10
+    table = np.array([[5 if a == s else 4 for s in range(4)] for a in range(4)] + [[0, 1, 2, 3]], np.uint8)
+    game = TableGame("ask", list("ABCD"), [*"ABCD", "ASK"], ["0", "1", "2", "3", "miss", "win"], table, win="win")
+    cand = game.support
+    assert ExactSolver(game).total(cand) == 8.0
+    assert ExactSolver(game).best_action(cand) == (4, pytest.approx(2.0))
+
+
+def test_optimal_is_exact_by_default():
+    # a query game with twins where keeping only the best question by E[dH] (beam 1) costs 13 instead of 11
+    rows = [[0, 0, 2, 1, 1, 1, 1], [0, 1, 0, 1, 1, 1, 1], [1, 0, 2, 2, 2, 1, 1], [1, 0, 1, 1, 1, 2, 2],
+            [2, 0, 1, 2, 2, 2, 2]]
+    game = TableGame("twins-11", [f"s{i}" for i in range(7)], [f"q{i}" for i in range(5)], ["a", "b", "c"],
+                     np.array(rows, np.uint8))
+    assert _brute_query_total(game, game.support) == 11.0
+    assert ExactSolver(game, beam=1).total(game.support) == 13.0
+    assert Optimal().solver(game).total(game.support) == 11.0
