@@ -674,3 +674,17 @@ def test_optimal_is_exact_by_default():
     assert _brute_query_total(game, game.support) == 11.0
     assert ExactSolver(game, beam=1).total(game.support) == 13.0
     assert Optimal().solver(game).total(game.support) == 11.0
+
+
+def test_exact_solver_best_action_checks_every_child():
+    # a 6-secret guess game where guessing S1 starts with a cheap class but costs more in all (14 > 13): only S2
+    # is optimal, so an action must be judged on the sum over all its classes, not on the first ones
+    from toolbox.ises.agents import optimal_total_reference
+
+    rows = [[0, 3, 3, 3, 3, 2], [1, 0, 3, 1, 1, 2], [3, 1, 0, 2, 1, 2], [2, 1, 3, 0, 2, 2], [1, 1, 2, 1, 0, 1],
+            [1, 3, 2, 2, 2, 0]]
+    labels = [f"S{i}" for i in range(6)]
+    game = TableGame("six", labels, labels, ["win", "a", "b", "c"], np.array(rows, np.uint8), win="win")
+    cand = game.support
+    assert optimal_total_reference(game, cand) == 13 and optimal_total_reference(game, cand, first=1) > 13
+    assert ExactSolver(game).best_action(cand) == (2, pytest.approx(13 / 6))
