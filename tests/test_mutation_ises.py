@@ -434,10 +434,13 @@ def test_sampled_ises_puts_at_most_half_a_chunk_of_winning_actions_first():
     shuffled = np.argsort(rng.philox_uniform(7, 2, 20, b=2), kind="stable")
     want = [0, 1] + [int(a) for a in shuffled if a not in (0, 1)][:3]
     assert sorted(a for a, _ in d.alternatives) == sorted(want)
-    # chunk 1: still one winning action first
-    d = SampledISES(states=20, actions=3, chunk=1).decide(state)
-    want = [0] + [int(a) for a in shuffled if a != 0][:2]
-    assert sorted(a for a, _ in d.alternatives) == sorted(want)
+    # seed 5 (the shuffle starts 13, 18, 10): chunk 1 still puts one winning action first, chunk 5 two
+    state = State(game, np.arange(20, dtype=np.int32), seed=5, step=2)
+    shuffled = np.argsort(rng.philox_uniform(5, 2, 20, b=2), kind="stable")
+    for chunk, first, kept in ((1, [0], 3), (5, [0, 1], 4)):
+        d = SampledISES(states=20, actions=kept, chunk=chunk).decide(state)
+        want = first + [int(a) for a in shuffled if a not in first][:kept - len(first)]
+        assert sorted(a for a, _ in d.alternatives) == sorted(want)
 
 
 def test_sampled_ises_with_a_prior_scores_an_unweighted_sample_drawn_from_it():
@@ -516,6 +519,11 @@ def test_ises_depth2_default_beam_keeps_eight_root_actions():
     d = ISES(depth=2).decide(State(game, cand))
     assert d.action == order[7] and d.score == pytest.approx(q[order[7]], abs=1e-12)
     assert q[order[7]] > max(q[a] for a in order[:7]) + 0.1
+    # with 8 copies that question is 9th: the default beam does not reach it and plays the first copy
+    table9 = np.array([rows[2]] * 8 + [rows[0], rows[1], rows[3]], np.uint8)
+    game9 = TableGame("copies9", [f"s{i}" for i in range(12)], [f"q{i}" for i in range(11)], ["x", "y", "z"], table9)
+    d9 = ISES(depth=2).decide(State(game9, cand))
+    assert d9.action == 0 and d9.score == pytest.approx(_lookahead_q(game9, cand, 0, 2, 8), abs=1e-12)
 
 
 def test_cached_play_of_a_seeded_agent_equals_independent_episodes():
@@ -619,9 +627,9 @@ def test_so_ismcts_selection_stops_at_the_horizon():
 
 def test_state_defaults_and_the_inclusive_tie_edge():
     # a State without seed and step is move 0 of seed 0: the random agent draws from Philox (0, stream 3, 0)
-    game = _number(7)
-    cand = np.array([1, 4, 6], np.int32)
-    assert RandomConsistent().decide(State(game, cand)).action == int(rng.numpy_generator(0, 3, 0).choice(cand))
+    game = _number(100)
+    cand = np.arange(100, dtype=np.int32)
+    assert RandomConsistent().decide(State(game, cand)).action == int(rng.numpy_generator(0, 3, 0).choice(cand)) == 50
     # two values exactly TIE_TOL apart are tied: the lower action index wins
     low = 1.0 - TIE_TOL
     assert pick(np.array([low, 1.0]), np.array([0, 1]), np.zeros(2, bool)) == 0
