@@ -393,6 +393,19 @@ def test_sampled_ises_checks_its_budget_after_each_chunk_of_128_actions():
     # the budget is in milliseconds: 0.01 ms is over once a chunk of 128 actions x 1,296 states is scored (about
     # 0.2 ms), although 0.01 s is not
     assert SampledISES(states=1296, budget_ms=0.01).decide(state).actions_evaluated == 128
+    # and it is measured from the start of the decision: half a second is far more than scoring 1,296 x 64 takes
+    assert SampledISES(states=64, budget_ms=500).decide(state).actions_evaluated == game.n_actions
+
+
+def test_so_ismcts_time_budget_is_in_milliseconds_from_the_start_of_the_search():
+    from toolbox.ises.games import make_game
+
+    game = make_game("mastermind")
+    state = State(game, game.support, seed=3)
+    # 0.05 ms is over after the first iteration (one Python iteration over 1,296 secrets takes longer), 0.05 s is not
+    assert SOISMCTS(budget_ms=0.05).decide(state).info["iterations"] <= 2
+    # half a second is far more than 20 iterations take: the iteration cap binds
+    assert SOISMCTS(budget_ms=500, iterations=20).decide(state).info["iterations"] == 20
 
 
 def test_optimal_prepare_solves_from_the_start_on_both_solvers():
@@ -671,6 +684,9 @@ def test_exact_solver_with_a_win_code_that_is_not_the_first_outcome():
     cand = game.support
     assert ExactSolver(game).total(cand) == 8.0
     assert ExactSolver(game).best_action(cand) == (4, pytest.approx(2.0))
+    from toolbox.ises.agents import optimal_total_reference
+
+    assert optimal_total_reference(game, cand) == 8
 
 
 def test_optimal_is_exact_by_default():
