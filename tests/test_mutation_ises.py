@@ -712,3 +712,30 @@ def test_exact_solver_best_action_checks_every_child():
     cand = game.support
     assert optimal_total_reference(game, cand) == 13 and optimal_total_reference(game, cand, first=1) > 13
     assert ExactSolver(game).best_action(cand) == (2, pytest.approx(13 / 6))
+
+
+def test_exact_solver_with_a_skewed_prior_against_exhaustive_search():
+    # the counting bound pairs the heaviest secrets with the shallowest levels (a valid lower bound); pairing them
+    # the other way overestimates and prunes the optimum on this prior-weighted guess game
+    import functools
+
+    rows = [[0, 2, 2, 2, 2, 2], [2, 0, 1, 2, 1, 1], [2, 2, 0, 1, 2, 2], [1, 2, 1, 0, 1, 1], [2, 1, 1, 2, 0, 2],
+            [2, 1, 2, 2, 2, 0]]
+    prior = np.array([0.010475851424879234, 0.24815741904554323, 0.3726596790658627, 0.8456874266621811,
+                      0.3177374862402523, 0.00551951737843981])
+    labels = [f"S{i}" for i in range(6)]
+    table = np.array(rows, np.uint8)
+    game = TableGame("skewed", labels, labels, ["win", "a", "b"], table, win="win", prior=prior)
+
+    @functools.lru_cache(None)
+    def total(c):  # sum of p(s) x guesses over I: each guess costs p(I) and splits I by its feedback
+        c = np.array(c)
+        if len(c) == 1:
+            return float(prior[c].sum())
+        return float(prior[c].sum()) + min(sum(total(tuple(c[table[a, c] == o])) for o in np.unique(table[a, c])
+                                               if o != 0)
+                                           for a in range(6) if (table[a, c] != table[a, c][0]).any() or a in c)
+
+    best = total(tuple(range(6)))
+    assert ExactSolver(game).total(game.support) == pytest.approx(best, rel=1e-12)
+    assert ExactSolver(game).best_action(game.support) == (3, pytest.approx(best / prior.sum(), rel=1e-12))
