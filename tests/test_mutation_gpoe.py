@@ -341,3 +341,13 @@ def test_cuda_glue_fallback_keeps_the_rule_and_a_zero_prior_mean(monkeypatch, ru
     want = fusion.fuse_reference(mean, var, 2.0, rule, 0.0, None, 1e-9)
     np.testing.assert_allclose(got.mean.numpy(), want.mean, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(got.var.numpy(), want.var, rtol=1e-12)
+
+
+def test_finalize_falls_back_when_the_mean_overflows_with_a_finite_variance():
+    # S_T = 1e-10 gives v = 1e10 (finite); S_Tm = 1e300 then makes the mean 1e310 = inf: the prior is returned
+    stats = np.array([[1e-10, 2.0], [1e300, 1.0], [1.0, 1.0], [1.0, 1.0]])
+    for combine in ("product", "normalised"):
+        fused = fusion.finalize(stats, combine, 0.5, 3.0)
+        np.testing.assert_array_equal(fused.fallback, [True, False])
+        np.testing.assert_allclose(fused.mean, [3.0, 0.5])
+        np.testing.assert_allclose(fused.var, [0.5, 0.5])

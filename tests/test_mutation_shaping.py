@@ -427,3 +427,10 @@ def test_value_iteration_on_a_batch_of_mdps():
     assert V.shape == (3, 2)
     for b in range(3):
         np.testing.assert_allclose(V[b], value_iteration(R[b], m.P, 0.5)[1], atol=1e-9)
+
+
+def test_value_iteration_stops_at_its_default_cap_of_100000_iterations():
+    # with tol = 0 the sup-norm change (0 once V has converged in floating point) is never below tol, so the
+    # default cap of 100,000 iterations ends the loop
+    Q, V, iterations = value_iteration(np.ones((1, 1)), np.ones((1, 1, 1)), 0.5, tol=0.0)
+    assert iterations == 100_000 and V.tolist() == [2.0] and Q.tolist() == [[2.0]]
