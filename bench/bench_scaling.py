@@ -12,9 +12,10 @@ Curves (each: median wall time of `--repeat` runs per size, fewer once the runs 
 - langevin: the fused reverse-SDE sampler (toolbox.diffusion.sampler.simulate) against particles (steps fixed)
   and against steps (particles fixed).
 - gpoe: fuse-gp's experts of fixed size (kd-tree cells, so M = N / size), each trained by its own L-BFGS, predict
-  and gPoE fusion, against N (default 10^3..10^5; 10^6 with --gpoe-sizes, about an hour per backend on the shared
-  2-core machine at the default settings), on the serial, process and Ray backends (Ray: a local instance with num_cpus = 2,
-  shut down at the end); the bench fails if the backends' predictions are not bit-identical.
+  and gPoE fusion, against N (default 10^3..10^5; 10^6 with --gpoe-sizes: 7-20 minutes per backend on the shared
+  2-core machine at the default settings, by its load), on the serial, process and Ray backends (Ray: a local
+  instance with num_cpus = 2, shut down at the end); the bench fails if the backends' predictions are not
+  bit-identical.
 - landscape: the whole map-landscape pipeline (toolbox.landscape.pipeline.run, plots off) on the planted
   synthetic corpus, against the number of documents.
 - entropy: the fused row entropy (toolbox.entrocraft.fused_entropy.row_entropy) against rows T and vocabulary V.

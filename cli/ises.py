@@ -28,8 +28,9 @@ def play_ises(
              "'py:MODULE:FACTORY'; any spec takes ',prior=FILE' (secret,weight rows). 'list' shows the games.")]
     = None,
     agent: Annotated[Optional[str], typer.Option(
-        "--agent", help="ises[:depth=2,beam=8] | ises-sampled[:states=256,actions=0] | so-ismcts[:iterations=N|evaluations=N,"
-                        "c=0.7,rollout=random] | minimax | random | optimal[:beam=0].")] = None,
+        "--agent", help="ises[:depth=2,beam=8] | ises-sampled[:states=256,actions=0] | "
+                        "so-ismcts[:iterations=N|evaluations=N,c=0.7,rollout=random] | minimax | random | "
+                        "optimal[:beam=0].")] = None,
     budget_ms: Annotated[Optional[float], typer.Option("--budget-ms", help="Per-move time budget (ms) of "
                                                        "ises-sampled and so-ismcts.")] = None,
     secret: Annotated[Optional[str], typer.Option("--secret", help="The hidden secret (default: drawn from "

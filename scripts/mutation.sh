@@ -17,6 +17,8 @@
 # MUTATION_RERUN_SURVIVORS=1 (run only the previous session's survivors again, after adding tests: a killed mutant
 # stays killed when tests are only added), MUTATION_SAMPLE=N (run a uniform random sample of N of the mutants,
 # seeded by MUTATION_SEED, default 0, over a stable order; the score then comes with a 95% Wilson interval).
+# Skipped without a run: the excluded operators (below) and, in modules with `from __future__ import annotations`,
+# every mutant inside an annotation (never evaluated: equivalent by construction), counted apart in the report.
 # Output: the score ((killed + timed out) / run), the survivors with their diffs; the session
 # database and the full report stay in $MUTATION_WORK/build/mutation/<module>/.
 set -euo pipefail
